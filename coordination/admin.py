@@ -1,0 +1,68 @@
+from django.contrib import admin
+from django.utils import timezone
+
+from .models import DaysOfSupplyTarget, Discrepancy, ReconciliationRun, RequestEvent, Shortfall, SupplyRequest
+
+
+class RequestEventInline(admin.TabularInline):
+    model = RequestEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["at", "from_status", "to_status", "actor", "quantity", "comment"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SupplyRequest)
+class SupplyRequestAdmin(admin.ModelAdmin):
+    """Requests move only through the lifecycle services; the admin shows them read-only."""
+
+    list_display = ["reference", "requesting_nation", "supplying_nation", "item", "quantity_requested",
+                    "status", "priority", "required_by"]
+    list_filter = ["status", "priority", "requesting_nation", "supplying_nation"]
+    search_fields = ["reference", "item__nsn", "item__name"]
+    list_select_related = ["requesting_nation", "supplying_nation", "item"]
+    inlines = [RequestEventInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.action(description="Acknowledge the selected flags")
+def acknowledge(modeladmin, request, queryset):
+    queryset.filter(acknowledged_at__isnull=True).update(acknowledged_at=timezone.now(), acknowledged_by=request.user)
+
+
+class FlagAdmin(admin.ModelAdmin):
+    list_display = ["kind", "severity", "first_seen", "last_seen", "resolved_at", "acknowledged_at"]
+    list_filter = ["kind", "severity", ("resolved_at", admin.EmptyFieldListFilter)]
+    actions = [acknowledge]
+    raw_id_fields = ["stock"]
+
+
+@admin.register(Shortfall)
+class ShortfallAdmin(FlagAdmin):
+    list_display = [*FlagAdmin.list_display, "center", "item", "nation"]
+
+
+@admin.register(Discrepancy)
+class DiscrepancyAdmin(FlagAdmin):
+    list_display = [*FlagAdmin.list_display, "stock", "request", "expected", "actual"]
+    raw_id_fields = ["stock", "request", "count"]
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "center", "trigger", "centers_done", "centers_total", "created_at",
+                    "finished_at"]
+    list_filter = ["status", "trigger"]
+
+
+@admin.register(DaysOfSupplyTarget)
+class DaysOfSupplyTargetAdmin(admin.ModelAdmin):
+    list_display = ["nation", "supply_class", "days"]
+    list_filter = ["nation", "supply_class"]

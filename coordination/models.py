@@ -1,0 +1,310 @@
+"""Supply requests and their timeline, shortfall and discrepancy flags, reconciliation runs, targets."""
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from inventory.models import SupplyClass
+
+from .queries import FlagQuerySet, SupplyRequestQuerySet
+
+
+class RequestStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved"
+    DISPATCHED = "dispatched", "Dispatched"
+    RECEIVED = "received", "Received"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_STATUSES = [RequestStatus.DRAFT, RequestStatus.SUBMITTED, RequestStatus.APPROVED, RequestStatus.DISPATCHED]
+
+# The lifecycle of PRODUCT.md: status -> statuses it may move to.
+TRANSITIONS: dict[str, set[str]] = {
+    RequestStatus.DRAFT: {RequestStatus.SUBMITTED, RequestStatus.CANCELLED},
+    RequestStatus.SUBMITTED: {RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.CANCELLED},
+    RequestStatus.APPROVED: {RequestStatus.DISPATCHED, RequestStatus.CANCELLED},
+    RequestStatus.DISPATCHED: {RequestStatus.RECEIVED},
+    RequestStatus.RECEIVED: set(),
+    RequestStatus.REJECTED: set(),
+    RequestStatus.CANCELLED: set(),
+}
+
+
+class Priority(models.TextChoices):
+    URGENT = "urgent", "Urgent"
+    PRIORITY = "priority", "Priority"
+    ROUTINE = "routine", "Routine"
+
+
+class SupplyRequest(models.Model):
+    """One nation asks another for a quantity of an item, from a source center to a destination center."""
+
+    reference = models.CharField(max_length=20, unique=True, null=True, blank=True, editable=False,
+                                 help_text="REQ-000123, assigned when the request is created.")
+    requesting_nation = models.ForeignKey("nations.Nation", on_delete=models.PROTECT, related_name="requests_made")
+    supplying_nation = models.ForeignKey("nations.Nation", on_delete=models.PROTECT,
+                                         related_name="requests_received")
+    item = models.ForeignKey("inventory.Item", on_delete=models.PROTECT, related_name="requests")
+    source_center = models.ForeignKey("inventory.LogisticsCenter", on_delete=models.PROTECT,
+                                      related_name="requests_out")
+    destination_center = models.ForeignKey("inventory.LogisticsCenter", on_delete=models.PROTECT,
+                                           related_name="requests_in")
+    quantity_requested = models.BigIntegerField(validators=[MinValueValidator(1)])
+    quantity_approved = models.BigIntegerField(null=True, blank=True)
+    quantity_dispatched = models.BigIntegerField(null=True, blank=True)
+    quantity_received = models.BigIntegerField(null=True, blank=True)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.ROUTINE)
+    required_by = models.DateField()
+    justification = models.TextField(max_length=2000)
+    status = models.CharField(max_length=12, choices=RequestStatus.choices, default=RequestStatus.DRAFT,
+                              db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requests_raised")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1, help_text="Bumped by every change; the API's ETag.")
+
+    objects = SupplyRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=RequestStatus.values), name="request_status_valid"),
+            models.CheckConstraint(condition=Q(priority__in=Priority.values), name="request_priority_valid"),
+            models.CheckConstraint(condition=~Q(requesting_nation=F("supplying_nation")),
+                                   name="request_between_two_nations"),
+            models.CheckConstraint(condition=Q(quantity_requested__gt=0), name="request_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(quantity_approved__isnull=True)
+                | Q(quantity_approved__gt=0, quantity_approved__lte=F("quantity_requested")),
+                name="request_approved_within_requested",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_dispatched__isnull=True) | Q(quantity_dispatched__gt=0),
+                name="request_dispatched_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity_received__isnull=True) | Q(quantity_received__gte=0),
+                name="request_received_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[RequestStatus.APPROVED, RequestStatus.DISPATCHED, RequestStatus.RECEIVED])
+                | Q(quantity_approved__isnull=False),
+                name="request_approved_has_quantity",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[RequestStatus.DISPATCHED, RequestStatus.RECEIVED])
+                | Q(quantity_dispatched__isnull=False),
+                name="request_dispatched_has_quantity",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=RequestStatus.RECEIVED) | Q(quantity_received__isnull=False),
+                name="request_received_has_quantity",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["source_center", "item", "status"]),
+            models.Index(fields=["requesting_nation", "status"]),
+            models.Index(fields=["supplying_nation", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference or f"request #{self.pk}"
+
+    def can_move_to(self, status: str) -> bool:
+        return status in TRANSITIONS[self.status]
+
+
+class RequestEvent(models.Model):
+    """One step of a request's timeline: who moved it from which status to which, when, and why."""
+
+    request = models.ForeignKey(SupplyRequest, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=12, choices=RequestStatus.choices, blank=True)
+    to_status = models.CharField(max_length=12, choices=RequestStatus.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="request_events")
+    at = models.DateTimeField()
+    comment = models.TextField(max_length=2000, blank=True)
+    quantity = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.request} {self.from_status or '∅'} → {self.to_status}"
+
+
+class DaysOfSupplyTarget(models.Model):
+    """How many days of supply a nation wants to hold for a supply class (default from settings)."""
+
+    nation = models.ForeignKey("nations.Nation", on_delete=models.CASCADE, related_name="supply_targets")
+    supply_class = models.CharField(max_length=4, choices=SupplyClass.choices)
+    days = models.PositiveIntegerField(default=15, validators=[MinValueValidator(1)])
+
+    class Meta:
+        ordering = ["nation__code", "supply_class"]
+        constraints = [
+            models.UniqueConstraint(fields=["nation", "supply_class"], name="target_unique_nation_class"),
+            models.CheckConstraint(condition=Q(days__gt=0), name="target_days_positive"),
+            models.CheckConstraint(condition=Q(supply_class__in=SupplyClass.values), name="target_class_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.nation.code} class {self.supply_class}: {self.days} days"
+
+
+class Severity(models.TextChoices):
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class Flag(models.Model):
+    """Shared shape of shortfalls and discrepancies: raised once, kept up to date, resolves by itself."""
+
+    severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                        related_name="+")
+    details = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = FlagQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+class ShortfallKind(models.TextChoices):
+    BELOW_SAFETY = "below_safety", "Below safety level"
+    LOW_DAYS_OF_SUPPLY = "low_days_of_supply", "Low days of supply"
+    UNMET_DEMAND = "unmet_demand", "Unmet demand"
+
+
+class Shortfall(Flag):
+    """A stock (below safety, low days of supply) or a center's pool of an item (unmet demand) is short."""
+
+    kind = models.CharField(max_length=20, choices=ShortfallKind.choices)
+    stock = models.ForeignKey("inventory.Stock", on_delete=models.CASCADE, null=True, blank=True,
+                              related_name="shortfalls")
+    nation = models.ForeignKey("nations.Nation", on_delete=models.CASCADE, null=True, blank=True,
+                               related_name="shortfalls")
+    center = models.ForeignKey("inventory.LogisticsCenter", on_delete=models.CASCADE, related_name="shortfalls")
+    item = models.ForeignKey("inventory.Item", on_delete=models.CASCADE, related_name="shortfalls")
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=ShortfallKind.values), name="shortfall_kind_valid"),
+            models.CheckConstraint(condition=Q(severity__in=Severity.values), name="shortfall_severity_valid"),
+            models.CheckConstraint(
+                condition=Q(kind=ShortfallKind.UNMET_DEMAND, stock__isnull=True)
+                | (~Q(kind=ShortfallKind.UNMET_DEMAND) & Q(stock__isnull=False)),
+                name="shortfall_stock_or_pool",
+            ),
+            models.UniqueConstraint(fields=["kind", "stock"], condition=Q(resolved_at__isnull=True,
+                                    stock__isnull=False), name="shortfall_one_open_per_stock"),
+            models.UniqueConstraint(fields=["kind", "center", "item"], condition=Q(resolved_at__isnull=True,
+                                    stock__isnull=True), name="shortfall_one_open_per_pool"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.item_id}@{self.center_id}"
+
+
+class DiscrepancyKind(models.TextChoices):
+    LEDGER_MISMATCH = "ledger_mismatch", "On hand differs from the ledger"
+    RESERVATION_MISMATCH = "reservation_mismatch", "Reserved differs from approved requests"
+    COUNT_MISMATCH = "count_mismatch", "Physical count differs from the books"
+    OVERDUE_DISPATCH = "overdue_dispatch", "Approved request not dispatched in time"
+    SHORT_RECEIPT = "short_receipt", "Less received than dispatched"
+
+
+class DiscrepancyResolution(models.TextChoices):
+    CLEARED = "cleared", "Condition cleared"
+    COUNT_ACCEPTED = "count_accepted", "Count accepted (adjusted)"
+    COUNT_REJECTED = "count_rejected", "Count rejected"
+    CLOSED = "closed", "Closed by a user"
+
+
+class Discrepancy(Flag):
+    """The books do not reconcile: for a stock, a count, or a request."""
+
+    kind = models.CharField(max_length=24, choices=DiscrepancyKind.choices)
+    stock = models.ForeignKey("inventory.Stock", on_delete=models.CASCADE, null=True, blank=True,
+                              related_name="discrepancies")
+    request = models.ForeignKey(SupplyRequest, on_delete=models.CASCADE, null=True, blank=True,
+                                related_name="discrepancies")
+    count = models.ForeignKey("inventory.StockCount", on_delete=models.CASCADE, null=True, blank=True,
+                              related_name="discrepancies")
+    expected = models.BigIntegerField(null=True, blank=True)
+    actual = models.BigIntegerField(null=True, blank=True)
+    resolution = models.CharField(max_length=20, choices=DiscrepancyResolution.choices, blank=True)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                    related_name="+")
+
+    class Meta:
+        ordering = ["-last_seen", "-id"]
+        verbose_name_plural = "discrepancies"
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=DiscrepancyKind.values), name="discrepancy_kind_valid"),
+            models.CheckConstraint(condition=Q(severity__in=Severity.values), name="discrepancy_severity_valid"),
+            models.CheckConstraint(condition=Q(stock__isnull=False) | Q(request__isnull=False),
+                                   name="discrepancy_has_subject"),
+            models.UniqueConstraint(fields=["kind", "stock"], name="discrepancy_one_open_per_stock",
+                                    condition=Q(resolved_at__isnull=True, request__isnull=True)),
+            models.UniqueConstraint(fields=["kind", "request"], name="discrepancy_one_open_per_request",
+                                    condition=Q(resolved_at__isnull=True, request__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} (stock {self.stock_id}, request {self.request_id})"
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ReconciliationRun(models.Model):
+    """One execution of the background reconciliation and shortfall flagging, with its progress."""
+
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    center = models.ForeignKey("inventory.LogisticsCenter", on_delete=models.SET_NULL, null=True, blank=True,
+                               related_name="reconciliation_runs", help_text="Empty: all centers.")
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   related_name="+", help_text="Empty: the schedule.")
+    trigger = models.CharField(max_length=20, default="schedule")
+    centers_total = models.PositiveIntegerField(default=0)
+    centers_done = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    findings = models.JSONField(default=dict, blank=True, help_text="Counts of findings by kind.")
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=RunStatus.values), name="run_status_valid"),
+            models.CheckConstraint(condition=Q(centers_done__lte=F("centers_total")), name="run_progress_bounded"),
+        ]
+
+    def __str__(self) -> str:
+        return f"reconciliation #{self.pk} ({self.status})"
+
+    @property
+    def progress_percent(self) -> int:
+        return 100 if not self.centers_total else round(100 * self.centers_done / self.centers_total)

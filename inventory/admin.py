@@ -1,0 +1,58 @@
+from django.contrib import admin
+from guardian.admin import GuardedModelAdmin
+
+from .models import Item, LogisticsCenter, Movement, Stock, StockCount
+
+
+@admin.register(LogisticsCenter)
+class LogisticsCenterAdmin(GuardedModelAdmin):
+    list_display = ["code", "name", "host_nation", "kind", "latitude", "longitude"]
+    list_filter = ["kind", "host_nation"]
+    search_fields = ["code", "name"]
+    filter_horizontal = ["participants"]
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ["nsn", "name", "supply_class", "unit_of_issue"]
+    list_filter = ["supply_class", "unit_of_issue"]
+    search_fields = ["nsn", "name"]
+
+
+@admin.register(Stock)
+class StockAdmin(admin.ModelAdmin):
+    list_display = ["nation", "center", "item", "on_hand", "reserved", "safety_level", "daily_consumption",
+                    "shared"]
+    list_filter = ["center", "nation", "shared", "item__supply_class"]
+    search_fields = ["item__nsn", "item__name"]
+    list_select_related = ["nation", "center", "item"]
+    raw_id_fields = ["item"]
+    # Quantities change only through the ledger services, never by editing the row.
+    readonly_fields = ["on_hand", "reserved", "created_at", "updated_at"]
+
+
+@admin.register(Movement)
+class MovementAdmin(admin.ModelAdmin):
+    """The ledger is append-only: the admin shows it and never changes it."""
+
+    list_display = ["occurred_at", "stock", "kind", "quantity", "balance_after", "actor", "request"]
+    list_filter = ["kind"]
+    list_select_related = ["stock__nation", "stock__center", "stock__item", "actor", "request"]
+    raw_id_fields = ["stock", "request"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StockCount)
+class StockCountAdmin(admin.ModelAdmin):
+    list_display = ["counted_at", "stock", "counted_quantity", "source", "counted_by"]
+    list_filter = ["source"]
+    raw_id_fields = ["stock"]
+    list_select_related = ["stock__nation", "stock__center", "stock__item", "counted_by"]

@@ -1,0 +1,268 @@
+"""Logistics centers, the item catalog, stocks, the append-only movement ledger and physical counts.
+
+Every invariant of PRODUCT.md that a row can state is a database constraint here; the services keep them
+and the database refuses anything that slips past.  On PostgreSQL and SQLite a trigger (migration 0002)
+also refuses UPDATE and DELETE on the ledger, so it is append-only even for raw SQL.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from .queries import MovementQuerySet, StockCountQuerySet, StockQuerySet
+
+NSN_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{3}-[0-9]{4}$"
+nsn_validator = RegexValidator(
+    NSN_PATTERN.replace("$", r"\Z"),
+    "Enter a NATO Stock Number as NNNN-NN-NNN-NNNN (13 digits).",
+)
+center_code_validator = RegexValidator(
+    r"^[A-Z0-9][A-Z0-9-]{1,29}\Z", "Use capitals, digits and hyphens, e.g. MLC-NORTH."
+)
+
+
+class CenterKind(models.TextChoices):
+    MULTINATIONAL = "multinational", "Multinational"
+    NATIONAL = "national", "National"
+
+
+class LogisticsCenter(models.Model):
+    code = models.CharField(max_length=30, unique=True, validators=[center_code_validator])
+    name = models.CharField(max_length=120)
+    host_nation = models.ForeignKey("nations.Nation", on_delete=models.PROTECT, related_name="hosted_centers")
+    kind = models.CharField(max_length=20, choices=CenterKind.choices, default=CenterKind.MULTINATIONAL)
+    latitude = models.DecimalField(max_digits=8, decimal_places=5,
+                                   validators=[MinValueValidator(-90), MaxValueValidator(90)])
+    longitude = models.DecimalField(max_digits=8, decimal_places=5,
+                                    validators=[MinValueValidator(-180), MaxValueValidator(180)])
+    participants = models.ManyToManyField("nations.Nation", related_name="participating_centers", blank=True,
+                                          help_text="Nations that take part in the center's shared pool.")
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["code"]
+        permissions = [("operate_center", "Operate the logistics center")]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=CenterKind.values), name="center_kind_valid"),
+            models.CheckConstraint(condition=Q(latitude__gte=-90, latitude__lte=90), name="center_latitude_range"),
+            models.CheckConstraint(condition=Q(longitude__gte=-180, longitude__lte=180),
+                                   name="center_longitude_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def natural_key(self) -> tuple[str]:
+        return (self.code,)
+
+
+class CenterGroupObjectPermission(GroupObjectPermissionBase):
+    """A role group's permission on one center (guardian, direct foreign key)."""
+
+    content_object = models.ForeignKey(LogisticsCenter, on_delete=models.CASCADE)
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        abstract = False
+        indexes = [models.Index(fields=["permission", "content_object"])]
+
+
+class CenterUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(LogisticsCenter, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        abstract = False
+
+
+class SupplyClass(models.TextChoices):
+    I = "I", "I – Subsistence"  # noqa: E741 - NATO's own numbering
+    II = "II", "II – Clothing and equipment"
+    III = "III", "III – Fuels and lubricants"
+    IV = "IV", "IV – Construction"
+    V = "V", "V – Ammunition"
+    VI = "VI", "VI – Personal demand items"
+    VII = "VII", "VII – Major end items"
+    VIII = "VIII", "VIII – Medical supplies"
+    IX = "IX", "IX – Repair parts"
+    X = "X", "X – Non-military programs"
+
+
+class UnitOfIssue(models.TextChoices):
+    EACH = "EA", "Each"
+    LITRE = "L", "Litre"
+    KILOGRAM = "KG", "Kilogram"
+    BOX = "BX", "Box"
+    CASE = "CS", "Case"
+    PACKAGE = "PG", "Package"
+    ROUND = "RD", "Round"
+    SET = "SE", "Set"
+    PAIR = "PR", "Pair"
+    DRUM = "DR", "Drum"
+    METRE = "M", "Metre"
+    ROLL = "RO", "Roll"
+
+
+class Item(models.Model):
+    nsn = models.CharField("NSN", max_length=16, unique=True, validators=[nsn_validator],
+                           help_text="NATO Stock Number, NNNN-NN-NNN-NNNN.")
+    name = models.CharField(max_length=200)
+    supply_class = models.CharField(max_length=4, choices=SupplyClass.choices)
+    unit_of_issue = models.CharField(max_length=2, choices=UnitOfIssue.choices)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["nsn"]
+        constraints = [
+            models.CheckConstraint(condition=Q(nsn__regex=NSN_PATTERN), name="item_nsn_format"),
+            models.CheckConstraint(condition=Q(supply_class__in=SupplyClass.values), name="item_supply_class_valid"),
+            models.CheckConstraint(condition=Q(unit_of_issue__in=UnitOfIssue.values), name="item_unit_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.nsn} {self.name}"
+
+    def natural_key(self) -> tuple[str]:
+        return (self.nsn,)
+
+    @property
+    def ncb_code(self) -> str:
+        """The two digits of the codification bureau that assigned the NSN."""
+        return self.nsn[5:7]
+
+    @property
+    def supply_classification(self) -> str:
+        """The four-digit NATO Supply Classification (NSC) group and class."""
+        return self.nsn[:4]
+
+
+class Stock(models.Model):
+    """What one nation holds of one item at one center.  ``on_hand`` equals the sum of its movements."""
+
+    nation = models.ForeignKey("nations.Nation", on_delete=models.PROTECT, related_name="stocks")
+    center = models.ForeignKey(LogisticsCenter, on_delete=models.PROTECT, related_name="stocks")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="stocks")
+    on_hand = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
+    safety_level = models.BigIntegerField(default=0)
+    daily_consumption = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"),
+                                            help_text="Planning rate, units of issue per day.")
+    shared = models.BooleanField(default=False, help_text="Offered to the alliance pool at this center.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = StockQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["center__code", "item__nsn", "nation__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["nation", "center", "item"], name="stock_unique_nation_center_item"),
+            models.CheckConstraint(condition=Q(on_hand__gte=0), name="stock_on_hand_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="stock_reserved_not_negative"),
+            models.CheckConstraint(condition=Q(reserved__lte=F("on_hand")), name="stock_reserved_within_on_hand"),
+            models.CheckConstraint(condition=Q(safety_level__gte=0), name="stock_safety_level_not_negative"),
+            models.CheckConstraint(condition=Q(daily_consumption__gte=0),
+                                   name="stock_daily_consumption_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["center", "nation"]),
+            models.Index(fields=["item", "center"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.nation_id and self.nation.code} {self.item.nsn} @ {self.center.code}"
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+    @property
+    def below_safety(self) -> bool:
+        return self.available < self.safety_level
+
+    @property
+    def days_of_supply(self) -> Decimal | None:
+        """Days the available quantity lasts at the planning rate; None when nothing is consumed."""
+        if not self.daily_consumption:
+            return None
+        return (Decimal(self.available) / self.daily_consumption).quantize(Decimal("0.1"))
+
+
+class MovementKind(models.TextChoices):
+    RECEIPT = "receipt", "Receipt"
+    ISSUE = "issue", "Issue"
+    TRANSFER_OUT = "transfer_out", "Transfer out"
+    TRANSFER_IN = "transfer_in", "Transfer in"
+    ADJUSTMENT = "adjustment", "Adjustment"
+    COUNT_CORRECTION = "count_correction", "Count correction"
+
+
+INCOMING_KINDS = [MovementKind.RECEIPT, MovementKind.TRANSFER_IN]
+OUTGOING_KINDS = [MovementKind.ISSUE, MovementKind.TRANSFER_OUT]
+
+
+class Movement(models.Model):
+    """One line of a stock's ledger.  Never updated, never deleted."""
+
+    stock = models.ForeignKey(Stock, on_delete=models.PROTECT, related_name="movements")
+    kind = models.CharField(max_length=20, choices=MovementKind.choices)
+    quantity = models.BigIntegerField(help_text="Signed: positive into the stock, negative out of it.")
+    balance_after = models.BigIntegerField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="movements")
+    occurred_at = models.DateTimeField(db_index=True)
+    reason = models.CharField(max_length=500, blank=True)
+    request = models.ForeignKey("coordination.SupplyRequest", on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="movements")
+
+    objects = MovementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["stock_id", "id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=MovementKind.values), name="movement_kind_valid"),
+            models.CheckConstraint(condition=~Q(quantity=0), name="movement_quantity_not_zero"),
+            models.CheckConstraint(condition=Q(balance_after__gte=0), name="movement_balance_not_negative"),
+            models.CheckConstraint(
+                condition=~Q(kind__in=INCOMING_KINDS) | Q(quantity__gt=0), name="movement_incoming_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=OUTGOING_KINDS) | Q(quantity__lt=0), name="movement_outgoing_negative"
+            ),
+        ]
+        indexes = [models.Index(fields=["stock", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.quantity:+d} → {self.balance_after}"
+
+
+class CountSource(models.TextChoices):
+    OPERATOR = "operator", "Center operator"
+    NATIONAL_SYSTEM = "national_system", "National system"
+    OFFICER = "officer", "Logistics officer"
+
+
+class StockCount(models.Model):
+    """A physical count of a stock at a moment; reconciliation compares it with the book balance then."""
+
+    stock = models.ForeignKey(Stock, on_delete=models.PROTECT, related_name="counts")
+    counted_quantity = models.BigIntegerField()
+    counted_at = models.DateTimeField()
+    counted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stock_counts")
+    source = models.CharField(max_length=20, choices=CountSource.choices, default=CountSource.OPERATOR)
+    note = models.CharField(max_length=500, blank=True)
+    recorded_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = StockCountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-counted_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(counted_quantity__gte=0), name="count_quantity_not_negative"),
+            models.CheckConstraint(condition=Q(source__in=CountSource.values), name="count_source_valid"),
+        ]
+        indexes = [models.Index(fields=["stock", "-counted_at"])]
+
+    def __str__(self) -> str:
+        return f"count {self.counted_quantity} of stock {self.stock_id} at {self.counted_at:%Y-%m-%d %H:%M}"

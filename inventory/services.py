@@ -1,0 +1,148 @@
+"""Write side of the inventory: every quantity change is one ledger movement in the same transaction.
+
+Rules enforced here (and again by the database's constraints):
+- ``on_hand`` changes only through :func:`post_movement`, which writes the movement and the new balance together;
+- stock rows are locked (``SELECT ... FOR UPDATE``) in primary-key order before they are read and written;
+- stock never goes negative and ``reserved`` never exceeds ``on_hand``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from nations import access
+from nations.errors import InsufficientStock
+from nations.models import Nation
+
+from .models import CountSource, Item, LogisticsCenter, Movement, MovementKind, Stock, StockCount
+
+
+def lock_stocks(*stock_ids: int) -> dict[int, Stock]:
+    """Lock the given stocks in primary-key order (so two transactions never wait on each other in a cycle)."""
+    rows = Stock.objects.select_for_update().filter(pk__in=stock_ids).order_by("pk")
+    return {s.pk: s for s in rows}
+
+
+def lock_stock(stock_id: int) -> Stock:
+    locked = lock_stocks(stock_id)
+    if stock_id not in locked:
+        raise Stock.DoesNotExist(f"stock {stock_id} does not exist")
+    return locked[stock_id]
+
+
+def get_or_create_stock(*, nation: Nation, center: LogisticsCenter, item: Item) -> Stock:
+    """The stock of (nation, center, item), created empty if missing; safe against a concurrent creation."""
+    try:
+        with transaction.atomic():
+            stock, _ = Stock.objects.get_or_create(nation=nation, center=center, item=item)
+    except IntegrityError:  # created by a concurrent transaction between our SELECT and INSERT
+        stock = Stock.objects.get(nation=nation, center=center, item=item)
+    return stock
+
+
+def post_movement(*, stock: Stock, kind: str, quantity: int, actor, reason: str = "", request=None,
+                  occurred_at: datetime | None = None) -> Movement:
+    """Apply a signed `quantity` to a stock already locked by the caller, and record it in the ledger.
+
+    Refuses (InsufficientStock) a change that would take on_hand below zero or below what is reserved."""
+    if quantity == 0:
+        raise ValidationError({"quantity": "A movement must change the quantity."})
+    new_on_hand = stock.on_hand + quantity
+    if new_on_hand < 0:
+        raise InsufficientStock(f"Only {stock.on_hand} on hand; cannot take {-quantity}.")
+    if new_on_hand < stock.reserved:
+        raise InsufficientStock(
+            f"Only {stock.available} available ({stock.reserved} reserved); cannot take {-quantity}."
+        )
+    stock.on_hand = new_on_hand
+    # reserved is saved too: a dispatch lowers it on the same locked row in the same step
+    stock.save(update_fields=["on_hand", "reserved", "updated_at"])
+    return Movement.objects.create(
+        stock=stock, kind=kind, quantity=quantity, balance_after=new_on_hand, actor=actor,
+        occurred_at=occurred_at or timezone.now(), reason=reason, request=request,
+    )
+
+
+def _positive(quantity: int, field: str = "quantity") -> int:
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
+        raise ValidationError({field: "Enter a whole number greater than zero."})
+    return quantity
+
+
+def _reason_required(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise ValidationError({"reason": "Give a reason."})
+    return reason.strip()
+
+
+@transaction.atomic
+def receive_stock(*, stock: Stock, quantity: int, actor, reason: str = "",
+                  occurred_at: datetime | None = None) -> Movement:
+    """Book a receipt from outside the alliance into the nation's stock (its logistics officers)."""
+    access.require(actor, "stock.receipt", stock)
+    _positive(quantity)
+    return post_movement(stock=lock_stock(stock.pk), kind=MovementKind.RECEIPT, quantity=quantity, actor=actor,
+                         reason=reason or "Receipt", occurred_at=occurred_at)
+
+
+@transaction.atomic
+def issue_stock(*, stock: Stock, quantity: int, actor, reason: str = "",
+                occurred_at: datetime | None = None) -> Movement:
+    """Issue stock for consumption; only what is available (on hand less reserved) can be issued."""
+    access.require(actor, "stock.issue", stock)
+    _positive(quantity)
+    return post_movement(stock=lock_stock(stock.pk), kind=MovementKind.ISSUE, quantity=-quantity, actor=actor,
+                         reason=reason or "Issue for consumption", occurred_at=occurred_at)
+
+
+@transaction.atomic
+def adjust_stock(*, stock: Stock, delta: int, actor, reason: str) -> Movement:
+    """Correct the balance by a signed `delta`, with a reason (losses, damage, found stock)."""
+    access.require(actor, "stock.adjust", stock)
+    reason = _reason_required(reason)
+    if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
+        raise ValidationError({"delta": "Enter a non-zero whole number."})
+    return post_movement(stock=lock_stock(stock.pk), kind=MovementKind.ADJUSTMENT, quantity=delta, actor=actor,
+                         reason=reason)
+
+
+@transaction.atomic
+def record_count(*, stock: Stock, counted_quantity: int, counted_by, counted_at: datetime | None = None,
+                 source: str = CountSource.OPERATOR, note: str = "") -> StockCount:
+    """Record a physical count.  It does not change the books: reconciliation compares it with them."""
+    access.require(counted_by, "stock.count", stock)
+    if not isinstance(counted_quantity, int) or isinstance(counted_quantity, bool) or counted_quantity < 0:
+        raise ValidationError({"counted_quantity": "Enter a whole number, zero or more."})
+    counted_at = counted_at or timezone.now()
+    if counted_at > timezone.now() + timezone.timedelta(minutes=5):
+        raise ValidationError({"counted_at": "A count cannot be in the future."})
+    return StockCount.objects.create(stock=stock, counted_quantity=counted_quantity, counted_at=counted_at,
+                                     counted_by=counted_by, source=source, note=note)
+
+
+@transaction.atomic
+def update_stock_settings(*, stock: Stock, actor, safety_level: int | None = None,
+                          daily_consumption: Decimal | None = None, shared: bool | None = None) -> Stock:
+    """Change the planning figures of a stock (its nation's logistics officers); no quantity changes."""
+    access.require(actor, "stock.edit", stock)
+    stock = lock_stock(stock.pk)
+    errors = {}
+    if safety_level is not None:
+        if not isinstance(safety_level, int) or safety_level < 0:
+            errors["safety_level"] = "Enter a whole number, zero or more."
+        stock.safety_level = safety_level
+    if daily_consumption is not None:
+        if Decimal(daily_consumption) < 0:
+            errors["daily_consumption"] = "Enter a rate, zero or more."
+        stock.daily_consumption = Decimal(daily_consumption)
+    if shared is not None:
+        stock.shared = bool(shared)
+    if errors:
+        raise ValidationError(errors)
+    stock.save()
+    return stock

@@ -1,0 +1,243 @@
+"""The one door to data: who may see and do what, from the per-nation guardian grants.
+
+Every list, detail, export, job and API call asks this module (directly, or through the ``visible_to``
+queryset methods built on it).  Visibility is expressed as subqueries over the direct-foreign-key guardian
+tables, so a nation's officers see thousands of stocks through one grant and one indexed query.
+
+Rules (PRODUCT.md, "Who may do what"):
+- stock: its nation's officers and systems; operators of its center; when shared, officers of nations
+  participating in that center, and coordinators;
+- request: officers of the requesting and the supplying nation, operators of its two centers, coordinators;
+- create/submit/cancel: requesting nation's logistics officers; approve/reject: supplying nation's liaison
+  officers (never the request's author); dispatch: supplier's logistics officers or the source center's
+  operators; receive: requester's logistics officers or the destination center's operators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AnonymousUser, Group, Permission
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from guardian.shortcuts import assign_perm
+
+from .models import Nation, NationGroupObjectPermission, NationUserObjectPermission
+from .roles import CENTER_ROLES, GLOBAL_ROLES, NATION_ROLES, ROLE_PERMISSIONS, Role, role_group_name
+
+OFFICER_ROLES = (Role.LOGISTICS, Role.LIAISON)
+
+
+# --- subqueries: ids of the nations / centers a user acts for ------------------------------------------------
+
+def _codenames(roles) -> list[str]:
+    return [ROLE_PERMISSIONS[r][1] for r in roles]
+
+
+def nation_ids_for(user, roles=OFFICER_ROLES) -> QuerySet:
+    """Ids of the nations for which `user` holds one of `roles` (a subquery, not evaluated here)."""
+    if not getattr(user, "is_authenticated", False):
+        return Nation.objects.none().values("id")
+    codenames = _codenames(roles)
+    via_group = NationGroupObjectPermission.objects.filter(
+        group__user=user, permission__codename__in=codenames
+    ).values("content_object_id")
+    via_user = NationUserObjectPermission.objects.filter(
+        user=user, permission__codename__in=codenames
+    ).values("content_object_id")
+    return Nation.objects.filter(Q(id__in=via_group) | Q(id__in=via_user)).values("id")
+
+
+def center_ids_operated_by(user) -> QuerySet:
+    """Ids of the centers `user` operates (a subquery)."""
+    from inventory.models import CenterGroupObjectPermission, CenterUserObjectPermission, LogisticsCenter
+
+    if not getattr(user, "is_authenticated", False):
+        return LogisticsCenter.objects.none().values("id")
+    codename = ROLE_PERMISSIONS[Role.OPERATOR][1]
+    via_group = CenterGroupObjectPermission.objects.filter(
+        group__user=user, permission__codename=codename
+    ).values("content_object_id")
+    via_user = CenterUserObjectPermission.objects.filter(user=user, permission__codename=codename).values(
+        "content_object_id"
+    )
+    return LogisticsCenter.objects.filter(Q(id__in=via_group) | Q(id__in=via_user)).values("id")
+
+
+def participating_center_ids(user) -> QuerySet:
+    """Ids of the centers in which a nation the user is an officer of participates."""
+    from inventory.models import LogisticsCenter
+
+    through = LogisticsCenter.participants.through
+    return through.objects.filter(nation_id__in=nation_ids_for(user)).values("logisticscenter_id")
+
+
+def is_coordinator(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and user.is_active
+                and user.has_perm("nations.coordinate_alliance"))
+
+
+def sees_everything(user) -> bool:
+    """Administrators (superusers) see all rows; they manage the portal through Django admin."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_superuser)
+
+
+# --- a per-request snapshot for action checks ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AccessProfile:
+    """What one user acts for, read once per request (a handful of small queries) and cached on the user."""
+
+    user_id: int | None
+    logistics_nations: frozenset[int]
+    liaison_nations: frozenset[int]
+    operated_centers: frozenset[int]
+    coordinator: bool
+    superuser: bool
+
+    @property
+    def officer_nations(self) -> frozenset[int]:
+        return self.logistics_nations | self.liaison_nations
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user_id is None
+
+
+def profile(user) -> AccessProfile:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return AccessProfile(None, frozenset(), frozenset(), frozenset(), False, False)
+    cached = getattr(user, "_access_profile", None)
+    if cached is not None:
+        return cached
+    result = AccessProfile(
+        user_id=user.pk,
+        logistics_nations=frozenset(nation_ids_for(user, [Role.LOGISTICS]).values_list("id", flat=True)),
+        liaison_nations=frozenset(nation_ids_for(user, [Role.LIAISON]).values_list("id", flat=True)),
+        operated_centers=frozenset(center_ids_operated_by(user).values_list("id", flat=True)),
+        coordinator=is_coordinator(user),
+        superuser=user.is_superuser,
+    )
+    user._access_profile = result
+    return result
+
+
+def forget_profile(user) -> None:
+    """Drop the cached profile (after a grant or revocation in the same request)."""
+    user.__dict__.pop("_access_profile", None)
+    for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+        user.__dict__.pop(attr, None)
+
+
+# --- actions ----------------------------------------------------------------------------------------------------
+
+def _request_rules(p: AccessProfile, r) -> dict[str, bool]:
+    requester_officer = r.requesting_nation_id in p.logistics_nations
+    return {
+        "request.create": requester_officer,
+        "request.submit": requester_officer,
+        "request.cancel": requester_officer,
+        "request.approve": r.supplying_nation_id in p.liaison_nations and r.created_by_id != p.user_id,
+        "request.reject": r.supplying_nation_id in p.liaison_nations and r.created_by_id != p.user_id,
+        "request.dispatch": r.supplying_nation_id in p.logistics_nations or r.source_center_id in p.operated_centers,
+        "request.receive": requester_officer or r.destination_center_id in p.operated_centers,
+    }
+
+
+def _stock_rules(p: AccessProfile, s) -> dict[str, bool]:
+    own_officer = s.nation_id in p.logistics_nations
+    return {
+        "stock.receipt": own_officer,
+        "stock.issue": own_officer,
+        "stock.adjust": own_officer,
+        "stock.edit": own_officer,  # safety level, consumption rate, shared flag
+        "stock.count": own_officer or s.center_id in p.operated_centers,
+    }
+
+
+def can(user, action: str, obj) -> bool:
+    """May `user` perform `action` ('request.approve', 'stock.count', ...) on `obj`?
+
+    Visibility is a separate question: callers fetch `obj` through ``visible_to(user)`` first, so that what
+    the user may not see answers 404 and what they see but may not do answers 403."""
+    p = profile(user)
+    if p.is_anonymous:
+        return False
+    family = action.split(".", 1)[0]
+    if family == "request":
+        rules = _request_rules(p, obj)
+    elif family == "stock":
+        rules = _stock_rules(p, obj)
+    elif action == "reconciliation.start":
+        # coordinators start alliance-wide runs; an operator may run their own center (obj is a center or None)
+        return p.coordinator or (obj is not None and obj.pk in p.operated_centers)
+    else:
+        raise ValueError(f"unknown action {action!r}")
+    if action not in rules:
+        raise ValueError(f"unknown action {action!r}")
+    return rules[action]
+
+
+def require(user, action: str, obj) -> None:
+    """Raise PermissionDenied unless `user` may perform `action` on `obj`."""
+    from django.core.exceptions import PermissionDenied
+
+    if not can(user, action, obj):
+        raise PermissionDenied(f"You may not {action.split('.', 1)[1]} this {action.split('.', 1)[0]}.")
+
+
+# --- granting roles ---------------------------------------------------------------------------------------------
+
+def role_group(role: str, target=None) -> Group:
+    """The group holding `role` for `target` (a Nation, a LogisticsCenter, or None for coordinators).
+
+    Created with its one object permission on first use."""
+    role = Role(role)
+    if role in NATION_ROLES and not isinstance(target, Nation):
+        raise ValueError(f"The {role.label} role is granted for a nation.")
+    if role in CENTER_ROLES:
+        from inventory.models import LogisticsCenter
+
+        if not isinstance(target, LogisticsCenter):
+            raise ValueError(f"The {role.label} role is granted for a logistics center.")
+    if role in GLOBAL_ROLES and target is not None:
+        raise ValueError(f"The {role.label} role is alliance-wide; give no nation or center.")
+
+    app_label, codename = ROLE_PERMISSIONS[role]
+    group, _ = Group.objects.get_or_create(name=role_group_name(role, getattr(target, "code", None)))
+    if target is None:
+        group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    else:
+        assign_perm(f"{app_label}.{codename}", group, target)
+    return group
+
+
+@transaction.atomic
+def grant_role(user, role: str, target=None) -> Group:
+    group = role_group(role, target)
+    user.groups.add(group)
+    forget_profile(user)
+    return group
+
+
+@transaction.atomic
+def revoke_role(user, role: str, target=None) -> None:
+    user.groups.remove(role_group(role, target))
+    forget_profile(user)
+
+
+def roles_of(user) -> list[tuple[str, str]]:
+    """(role label, nation or center code) pairs the user holds, for display."""
+    if isinstance(user, AnonymousUser) or not user.is_authenticated:
+        return []
+    from inventory.models import LogisticsCenter
+
+    result: list[tuple[str, str]] = []
+    for role in NATION_ROLES:
+        for code in Nation.objects.filter(id__in=nation_ids_for(user, [role])).values_list("code", flat=True):
+            result.append((Role(role).label, code))
+    for code in LogisticsCenter.objects.filter(id__in=center_ids_operated_by(user)).values_list("code", flat=True):
+        result.append((Role.OPERATOR.label, code))
+    if is_coordinator(user):
+        result.append((Role.COORDINATOR.label, "alliance"))
+    return result

@@ -1,0 +1,74 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from guardian.admin import GuardedModelAdmin
+
+from . import access
+from .models import Nation, ServiceAccount
+from .roles import Role
+
+User = get_user_model()
+
+
+@admin.register(Nation)
+class NationAdmin(GuardedModelAdmin):
+    list_display = ["code", "name", "ncb_code", "active"]
+    list_filter = ["active"]
+    search_fields = ["code", "name", "ncb_code"]
+
+
+@admin.register(ServiceAccount)
+class ServiceAccountAdmin(admin.ModelAdmin):
+    list_display = ["user", "nation", "description", "created_at"]
+    list_filter = ["nation"]
+    search_fields = ["user__username", "description"]
+    autocomplete_fields = ["nation"]
+
+
+class GrantRoleForm(forms.Form):
+    _selected_action = forms.CharField(widget=forms.MultipleHiddenInput)
+    role = forms.ChoiceField(choices=Role.choices)
+    target = forms.CharField(required=False, help_text="Nation code (FRA) or center code (MLC-NORTH); "
+                                                       "empty for coordinators.")
+
+
+def resolve_role_target(role: str, code: str | None):
+    """The Nation or LogisticsCenter a role is granted for, from its code (None for coordinators)."""
+    from inventory.models import LogisticsCenter
+
+    if role == Role.COORDINATOR:
+        return None
+    if not code:
+        raise ValueError("Give the nation or center the role is for.")
+    model = LogisticsCenter if role == Role.OPERATOR else Nation
+    try:
+        return model.objects.get(code=code.strip().upper())
+    except model.DoesNotExist:
+        raise ValueError(f"No {model._meta.verbose_name} with code {code!r}.") from None
+
+
+@admin.action(description="Grant a nation or center role to the selected users")
+def grant_role_action(modeladmin, request, queryset):
+    from django.shortcuts import render
+
+    if "apply" in request.POST:
+        form = GrantRoleForm(request.POST)
+        if form.is_valid():
+            try:
+                target = resolve_role_target(form.cleaned_data["role"], form.cleaned_data["target"])
+            except ValueError as exc:
+                modeladmin.message_user(request, str(exc), messages.ERROR)
+                return None
+            for user in queryset:
+                access.grant_role(user, form.cleaned_data["role"], target)
+            modeladmin.message_user(request, f"Granted to {queryset.count()} user(s).", messages.SUCCESS)
+            return None
+    form = GrantRoleForm(initial={"_selected_action": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)})
+    return render(request, "admin/grant_role.html", {"form": form, "users": queryset, "title": "Grant a role",
+                                                     "opts": modeladmin.model._meta})
+
+
+# Extend Django's user admin with the one-step role grant.
+if admin.site.is_registered(User):
+    user_admin = admin.site._registry[User]
+    user_admin.actions = [*(user_admin.actions or []), grant_role_action]
