@@ -1,0 +1,48 @@
+"""Test configuration shared by the whole suite.
+
+Services: the suite runs on whatever ``DATABASE_URL`` names (``make test`` and ``.ci/run`` point it at the
+machine's PostgreSQL).  Tests marked ``postgres`` or ``redis`` need that service: on a laptop without it
+they skip; under ``CI=true`` they fail, so a broken CI machine can never pass by skipping.
+"""
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.db import connection
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def redis_url() -> str:
+    return os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+def _missing_service(reason: str):
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}: tests that need it must not skip", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _require_services(request):
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        _missing_service("the test database is not PostgreSQL (set DATABASE_URL=postgres://...)")
+    if request.node.get_closest_marker("redis") and not _reachable(redis_url(), 6379):
+        _missing_service(f"Redis is unreachable at {redis_url()}")
+
+
+def pytest_sessionstart(session):
+    # Under CI the database itself must be PostgreSQL: fail at once rather than run the suite on SQLite.
+    if IN_CI and not os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")):
+        raise pytest.UsageError("CI=true requires DATABASE_URL to point at PostgreSQL")
