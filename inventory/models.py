@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from .queries import MovementQuerySet, StockCountQuerySet, StockQuerySet
@@ -212,6 +213,8 @@ class Movement(models.Model):
     balance_after = models.BigIntegerField()
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="movements")
     occurred_at = models.DateTimeField(db_index=True)
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True,
+                                       help_text="When the portal wrote it; what incremental sync follows.")
     reason = models.CharField(max_length=500, blank=True)
     request = models.ForeignKey("coordination.SupplyRequest", on_delete=models.PROTECT, null=True, blank=True,
                                 related_name="movements")
@@ -243,6 +246,24 @@ class CountSource(models.TextChoices):
     OFFICER = "officer", "Logistics officer"
 
 
+class StockReport(models.Model):
+    """A bulk report of physical counts from a national system (or an operator) for one center."""
+
+    nation = models.ForeignKey("nations.Nation", on_delete=models.PROTECT, related_name="stock_reports")
+    center = models.ForeignKey(LogisticsCenter, on_delete=models.PROTECT, related_name="stock_reports")
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    counted_at = models.DateTimeField()
+    line_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"report #{self.pk}: {self.nation_id}@{self.center_id}, {self.line_count} lines"
+
+
 class StockCount(models.Model):
     """A physical count of a stock at a moment; reconciliation compares it with the book balance then."""
 
@@ -252,6 +273,7 @@ class StockCount(models.Model):
     counted_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="stock_counts")
     source = models.CharField(max_length=20, choices=CountSource.choices, default=CountSource.OPERATOR)
     note = models.CharField(max_length=500, blank=True)
+    report = models.ForeignKey(StockReport, on_delete=models.PROTECT, null=True, blank=True, related_name="counts")
     recorded_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     objects = StockCountQuerySet.as_manager()

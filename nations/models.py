@@ -77,3 +77,46 @@ class ServiceAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user.username} ({self.nation.code} national system)"
+
+
+class ApiToken(models.Model):
+    """A bearer token for a national system (or any user).  Only its SHA-256 is stored; the token itself is
+    shown once when issued.  It stops working when it expires or is revoked."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, help_text="What the token is for.")
+    prefix = models.CharField(max_length=12, db_index=True, help_text="First characters, to recognise a token.")
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user.username})"
+
+    def is_usable(self, now) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class IdempotencyKey(models.Model):
+    """The first successful response to a POST carrying an ``Idempotency-Key``, per caller.
+
+    Written in the same transaction as the work it guards, so a key exists if and only if the work was done."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(null=True)
+    response_headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_caller_key")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"
