@@ -141,16 +141,38 @@ CELERY_TIMEZONE = TIME_ZONE
 
 # --- Django REST framework --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "nations.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["nations.api.throttling.CallerRateThrottle"],
+    "EXCEPTION_HANDLER": "nations.api.problems.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "nations.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# Per-caller API budgets ("N/second|minute|hour|day"); empty disables that budget.
+API_RATE_TOKEN = env.str("API_RATE_TOKEN", default="6000/minute")
+API_RATE_USER = env.str("API_RATE_USER", default="3000/minute")
+API_RATE_ANON = env.str("API_RATE_ANON", default="60/minute")
+
+# --- Cache: Redis when configured (shared by all processes, e.g. throttling), else per-process memory ------
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Alliance Logistics Portal API",
     "DESCRIPTION": "REST API v1 for national logistics systems.",
@@ -159,6 +181,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStatusEnum": "coordination.models.RequestStatus",
+        "RunStatusEnum": "coordination.models.RunStatus",
+        "SeverityEnum": "coordination.models.Severity",
+    },
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 
 # --- Domain settings --------------------------------------------------------------------------------------

@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from .api_urls import api_v1, schema_urls
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", include(api_v1)),
+    path("api/", include(schema_urls)),
     path("", include("nations.urls")),
     path("", include("inventory.urls")),
 ]

@@ -219,3 +219,14 @@ def cancel_request(*, request: SupplyRequest, actor, comment: str = "") -> Suppl
         stock.save(update_fields=["reserved", "updated_at"])
     _record(request, to_status=RequestStatus.CANCELLED, actor=actor, comment=comment)
     return request
+
+
+@transaction.atomic
+def acknowledge_flag(*, flag, user):
+    """Mark a shortfall or discrepancy as seen.  It stays acknowledged across later reconciliation runs."""
+    flag = type(flag).objects.select_for_update().get(pk=flag.pk)
+    if flag.acknowledged_at is None:
+        flag.acknowledged_at = timezone.now()
+        flag.acknowledged_by = user
+        flag.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
+    return flag

@@ -146,3 +146,80 @@ def update_stock_settings(*, stock: Stock, actor, safety_level: int | None = Non
         raise ValidationError(errors)
     stock.save()
     return stock
+
+
+@transaction.atomic
+def record_stock_report(*, nation: Nation, center: LogisticsCenter, lines: list[dict], submitted_by,
+                        counted_at: datetime | None = None, source: str = CountSource.NATIONAL_SYSTEM):
+    """Record the physical counts of many stocks of `nation` at `center` in one step, all or nothing.
+
+    Each line is ``{"nsn", "quantity", "note"?}``.  Every line is checked before anything is written; the
+    errors name the line (``lines[12].nsn``).  A count for an item the nation does not yet hold there creates
+    the (empty) stock, so the count's difference shows up in reconciliation.  Set-based: a constant number of
+    queries whatever the number of lines."""
+    from .models import StockReport
+
+    access.require(submitted_by, "stock.count", Stock(nation=nation, center=center))
+    counted_at = counted_at or timezone.now()
+    if counted_at > timezone.now() + timezone.timedelta(minutes=5):
+        raise ValidationError({"counted_at": "A count cannot be in the future."})
+    if not lines:
+        raise ValidationError({"lines": "A report needs at least one line."})
+
+    item_ids = dict(Item.objects.filter(nsn__in={line["nsn"] for line in lines}).values_list("nsn", "id"))
+    errors: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for index, line in enumerate(lines):
+        nsn = line["nsn"]
+        if nsn not in item_ids:
+            errors[f"lines[{index}].nsn"] = f"No item with NSN {nsn} in the catalog."
+        elif nsn in seen:
+            errors[f"lines[{index}].nsn"] = f"NSN {nsn} is already counted on line {seen[nsn]}."
+        else:
+            seen[nsn] = index
+        quantity = line["quantity"]
+        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
+            errors[f"lines[{index}].quantity"] = "Enter a whole number, zero or more."
+    if errors:
+        raise ValidationError(errors)
+
+    wanted = set(item_ids.values())
+    stock_ids = dict(Stock.objects.filter(nation=nation, center=center, item_id__in=wanted)
+                     .values_list("item_id", "id"))
+    missing = wanted - stock_ids.keys()
+    if missing:
+        Stock.objects.bulk_create([Stock(nation=nation, center=center, item_id=i) for i in missing],
+                                  ignore_conflicts=True, batch_size=2000)
+        stock_ids = dict(Stock.objects.filter(nation=nation, center=center, item_id__in=wanted)
+                         .values_list("item_id", "id"))
+
+    report = StockReport.objects.create(nation=nation, center=center, submitted_by=submitted_by,
+                                        counted_at=counted_at, line_count=len(lines))
+    StockCount.objects.bulk_create(
+        [StockCount(stock_id=stock_ids[item_ids[line["nsn"]]], counted_quantity=line["quantity"],
+                    counted_at=counted_at, counted_by=submitted_by, source=source, note=line.get("note", ""),
+                    report=report) for line in lines],
+        batch_size=2000,
+    )
+    return report
+
+
+@transaction.atomic
+def post_manual_movement(*, nation: Nation, center: LogisticsCenter, item: Item, kind: str, quantity: int,
+                         actor, reason: str = "") -> Movement:
+    """A receipt, issue or adjustment reported for (nation, center, item); a receipt creates the stock."""
+    if kind == MovementKind.RECEIPT:
+        stock = Stock(nation=nation, center=center, item=item)
+        access.require(actor, "stock.receipt", stock)
+        stock = get_or_create_stock(nation=nation, center=center, item=item)
+        return receive_stock(stock=stock, quantity=quantity, actor=actor, reason=reason)
+    stock = Stock.objects.filter(nation=nation, center=center, item=item).first()
+    if stock is None:
+        access.require(actor, f"stock.{'issue' if kind == MovementKind.ISSUE else 'adjust'}",
+                       Stock(nation=nation, center=center, item=item))
+        raise InsufficientStock(f"{nation.code} holds no {item.nsn} at {center.code}.")
+    if kind == MovementKind.ISSUE:
+        return issue_stock(stock=stock, quantity=quantity, actor=actor, reason=reason)
+    if kind == MovementKind.ADJUSTMENT:
+        return adjust_stock(stock=stock, delta=quantity, actor=actor, reason=reason)
+    raise ValidationError({"kind": "Only receipts, issues and adjustments can be posted directly."})

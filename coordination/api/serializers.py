@@ -1,0 +1,149 @@
+from django.utils import timezone
+from rest_framework import serializers
+
+from coordination.models import (
+    Discrepancy,
+    Priority,
+    ReconciliationRun,
+    RequestEvent,
+    Shortfall,
+    SupplyRequest,
+)
+from inventory.api.serializers import MAX_QUANTITY
+from inventory.models import Item, LogisticsCenter
+from nations.models import Nation
+
+
+class RequestEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", read_only=True)
+
+    class Meta:
+        model = RequestEvent
+        fields = ["at", "from_status", "to_status", "actor", "quantity", "comment"]
+
+
+class SupplyRequestSerializer(serializers.ModelSerializer):
+    requesting_nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    supplying_nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    source_center = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    destination_center = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    nsn = serializers.CharField(source="item.nsn", read_only=True)
+    item_name = serializers.CharField(source="item.name", read_only=True)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = SupplyRequest
+        fields = ["id", "reference", "status", "requesting_nation", "supplying_nation", "nsn", "item_name",
+                  "source_center", "destination_center", "quantity_requested", "quantity_approved",
+                  "quantity_dispatched", "quantity_received", "priority", "required_by", "justification",
+                  "created_by", "created_at", "updated_at", "version"]
+        read_only_fields = fields
+
+
+class SupplyRequestDetailSerializer(SupplyRequestSerializer):
+    timeline = RequestEventSerializer(source="events", many=True, read_only=True)
+
+    class Meta(SupplyRequestSerializer.Meta):
+        fields = [*SupplyRequestSerializer.Meta.fields, "timeline"]
+        read_only_fields = fields
+
+
+class SupplyRequestCreateSerializer(serializers.Serializer):
+    requesting_nation = serializers.SlugRelatedField(
+        slug_field="code", queryset=Nation.objects.all(), required=False,
+        help_text="Defaults to the caller's nation when it acts for exactly one.")
+    supplying_nation = serializers.SlugRelatedField(slug_field="code", queryset=Nation.objects.all())
+    nsn = serializers.SlugRelatedField(slug_field="nsn", queryset=Item.objects.all())
+    source_center = serializers.SlugRelatedField(slug_field="code", queryset=LogisticsCenter.objects.all())
+    destination_center = serializers.SlugRelatedField(slug_field="code", queryset=LogisticsCenter.objects.all())
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.ROUTINE)
+    required_by = serializers.DateField()
+    justification = serializers.CharField(max_length=2000)
+    submit = serializers.BooleanField(default=False, help_text="Submit at once instead of keeping a draft.")
+
+    def validate_required_by(self, value):
+        if value < timezone.localdate():
+            raise serializers.ValidationError("The required-by date is in the past.")
+        return value
+
+    def validate(self, attrs):
+        if attrs.get("requesting_nation") and attrs["requesting_nation"] == attrs["supplying_nation"]:
+            raise serializers.ValidationError({"supplying_nation": "A nation cannot request supplies from itself."})
+        return attrs
+
+
+class CommentSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ApproveSerializer(CommentSerializer):
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False,
+                                        help_text="Approve less than requested; defaults to the full quantity.")
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class ReceiveSerializer(CommentSerializer):
+    quantity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, required=False,
+                                        help_text="What arrived; defaults to the dispatched quantity.")
+
+
+class FlagSerializerMixin(serializers.ModelSerializer):
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, allow_null=True)
+    stock = serializers.PrimaryKeyRelatedField(read_only=True)
+
+
+class ShortfallSerializer(FlagSerializerMixin):
+    nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    center = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    nsn = serializers.CharField(source="item.nsn", read_only=True)
+
+    class Meta:
+        model = Shortfall
+        fields = ["id", "kind", "severity", "stock", "nation", "center", "nsn", "details", "first_seen",
+                  "last_seen", "resolved_at", "acknowledged_at", "acknowledged_by", "updated_at"]
+        read_only_fields = fields
+
+
+class DiscrepancySerializer(FlagSerializerMixin):
+    request = serializers.CharField(source="request.reference", read_only=True, allow_null=True)
+    count = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Discrepancy
+        fields = ["id", "kind", "severity", "stock", "request", "count", "expected", "actual", "details",
+                  "first_seen", "last_seen", "resolved_at", "resolution", "acknowledged_at", "acknowledged_by",
+                  "updated_at"]
+        read_only_fields = fields
+
+
+class ReconciliationRunSerializer(serializers.ModelSerializer):
+    center = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    started_by = serializers.CharField(source="started_by.username", read_only=True, allow_null=True)
+    progress_percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ReconciliationRun
+        fields = ["id", "status", "center", "trigger", "started_by", "centers_total", "centers_done",
+                  "progress_percent", "created_at", "started_at", "finished_at", "findings", "error", "updated_at"]
+        read_only_fields = fields
+
+
+class SourcingQuerySerializer(serializers.Serializer):
+    nsn = serializers.SlugRelatedField(slug_field="nsn", queryset=Item.objects.all())
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
+    destination = serializers.SlugRelatedField(slug_field="code", queryset=LogisticsCenter.objects.all())
+
+
+class SourcingOptionSerializer(serializers.Serializer):
+    stock = serializers.IntegerField(source="stock.id")
+    nation = serializers.CharField(source="stock.nation.code")
+    center = serializers.CharField(source="stock.center.code")
+    nsn = serializers.CharField(source="stock.item.nsn")
+    available = serializers.IntegerField(source="stock.available")
+    safety_level = serializers.IntegerField(source="stock.safety_level")
+    spare = serializers.IntegerField()
+    distance_km = serializers.FloatField()

@@ -1,0 +1,128 @@
+"""Serializers of the inventory API.  Natural keys in payloads: nation codes, center codes, NSNs.
+
+Every bound the database enforces is validated here too, so bad input answers 400, never a 500."""
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from inventory.models import (
+    Item,
+    LogisticsCenter,
+    Movement,
+    MovementKind,
+    Stock,
+    StockReport,
+)
+from nations.models import Nation
+
+MAX_QUANTITY = 10**12  # far above any real stock, far below the 64-bit column limit
+
+
+class NationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Nation
+        fields = ["code", "name", "ncb_code", "active", "updated_at"]
+
+
+class CenterSerializer(serializers.ModelSerializer):
+    host_nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    participants = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True)
+
+    class Meta:
+        model = LogisticsCenter
+        fields = ["code", "name", "host_nation", "kind", "latitude", "longitude", "participants", "updated_at"]
+
+
+class ItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Item
+        fields = ["nsn", "name", "supply_class", "unit_of_issue", "updated_at"]
+
+
+class StockSerializer(serializers.ModelSerializer):
+    nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    center = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    nsn = serializers.CharField(source="item.nsn", read_only=True)
+    item_name = serializers.CharField(source="item.name", read_only=True)
+    supply_class = serializers.CharField(source="item.supply_class", read_only=True)
+    unit_of_issue = serializers.CharField(source="item.unit_of_issue", read_only=True)
+    available = serializers.IntegerField(read_only=True)
+    days_of_supply = serializers.DecimalField(max_digits=16, decimal_places=1, read_only=True, allow_null=True)
+    safety_level = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, required=False)
+    daily_consumption = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False)
+
+    class Meta:
+        model = Stock
+        fields = ["id", "nation", "center", "nsn", "item_name", "supply_class", "unit_of_issue", "on_hand",
+                  "reserved", "available", "safety_level", "daily_consumption", "days_of_supply", "shared",
+                  "updated_at"]
+        read_only_fields = ["id", "on_hand", "reserved", "updated_at"]
+
+
+class MovementSerializer(serializers.ModelSerializer):
+    stock = serializers.PrimaryKeyRelatedField(read_only=True)
+    nation = serializers.CharField(source="stock.nation.code", read_only=True)
+    center = serializers.CharField(source="stock.center.code", read_only=True)
+    nsn = serializers.CharField(source="stock.item.nsn", read_only=True)
+    actor = serializers.CharField(source="actor.username", read_only=True)
+    request = serializers.CharField(source="request.reference", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Movement
+        fields = ["id", "stock", "nation", "center", "nsn", "kind", "quantity", "balance_after", "actor",
+                  "occurred_at", "recorded_at", "reason", "request"]
+        read_only_fields = fields
+
+
+class MovementCreateSerializer(serializers.Serializer):
+    """A receipt from outside the alliance, an issue for consumption, or an adjustment with a reason."""
+
+    KINDS = [MovementKind.RECEIPT, MovementKind.ISSUE, MovementKind.ADJUSTMENT]
+
+    nation = serializers.SlugRelatedField(slug_field="code", queryset=Nation.objects.all())
+    center = serializers.SlugRelatedField(slug_field="code", queryset=LogisticsCenter.objects.all())
+    nsn = serializers.SlugRelatedField(slug_field="nsn", queryset=Item.objects.all())
+    kind = serializers.ChoiceField(choices=[(k.value, k.label) for k in KINDS])
+    quantity = serializers.IntegerField(
+        min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY,
+        help_text="Receipts and issues: a positive number. Adjustments: signed, non-zero.",
+    )
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        kind, quantity = attrs["kind"], attrs["quantity"]
+        if quantity == 0:
+            raise serializers.ValidationError({"quantity": "A movement must change the quantity."})
+        if kind in (MovementKind.RECEIPT, MovementKind.ISSUE) and quantity < 0:
+            raise serializers.ValidationError({"quantity": "Give receipts and issues as a positive number."})
+        if kind == MovementKind.ADJUSTMENT and not attrs["reason"].strip():
+            raise serializers.ValidationError({"reason": "An adjustment needs a reason."})
+        return attrs
+
+
+class StockReportLineSerializer(serializers.Serializer):
+    nsn = serializers.RegexField(r"^[0-9]{4}-[0-9]{2}-[0-9]{3}-[0-9]{4}\Z", max_length=16)
+    quantity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class StockReportSerializer(serializers.ModelSerializer):
+    """Physical counts of many stocks of one nation at one center, validated all-or-nothing."""
+
+    MAX_LINES = 20_000
+
+    nation = serializers.SlugRelatedField(slug_field="code", queryset=Nation.objects.all())
+    center = serializers.SlugRelatedField(slug_field="code", queryset=LogisticsCenter.objects.all())
+    submitted_by = serializers.CharField(source="submitted_by.username", read_only=True)
+    lines = StockReportLineSerializer(many=True, write_only=True, allow_empty=False, max_length=MAX_LINES)
+    counted_at = serializers.DateTimeField(required=False)
+
+    class Meta:
+        model = StockReport
+        fields = ["id", "nation", "center", "counted_at", "submitted_by", "line_count", "created_at", "lines"]
+        read_only_fields = ["id", "submitted_by", "line_count", "created_at"]
+
+    def validate_counted_at(self, value):
+        if value > timezone.now() + timezone.timedelta(minutes=5):
+            raise serializers.ValidationError("A count cannot be in the future.")
+        return value

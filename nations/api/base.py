@@ -1,0 +1,57 @@
+"""What every API view shares: idempotent POSTs, ETag / If-Match, problem+json errors (via settings)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from rest_framework import viewsets
+
+from .idempotency import run_idempotent
+from .problems import PreconditionFailed
+
+
+def etag_for(obj) -> str:
+    """A strong ETag from the row's identity and version (or last change)."""
+    version = getattr(obj, "version", None)
+    marker = str(version) if version is not None else obj.updated_at.isoformat()
+    return '"' + hashlib.sha256(f"{obj._meta.label}:{obj.pk}:{marker}".encode()).hexdigest()[:32] + '"'
+
+
+class IdempotentPostMixin:
+    """Every POST handled by the view runs through ``run_idempotent``."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
+        if request.method == "POST":
+            handler = getattr(self, "post", None)
+            if handler is not None:
+                self.post = lambda req, *a, **kw: run_idempotent(req, handler, *a, **kw)
+
+
+class ETagMixin:
+    """``ETag`` on single resources; ``If-Match`` on PATCH/PUT answers 412 when the resource changed."""
+
+    def retrieve(self, request, *args, **kwargs):
+        response = super().retrieve(request, *args, **kwargs)
+        response["ETag"] = etag_for(self._etag_object)
+        return response
+
+    def get_object(self):
+        obj = super().get_object()
+        self._etag_object = obj
+        if self.request.method in ("PUT", "PATCH"):
+            expected = self.request.headers.get("If-Match")
+            if expected and expected.strip() != "*" and etag_for(obj) not in [e.strip() for e in expected.split(",")]:
+                raise PreconditionFailed()
+        return obj
+
+    def update(self, request, *args, **kwargs):
+        response = super().update(request, *args, **kwargs)
+        obj = self._etag_object
+        obj.refresh_from_db()
+        response["ETag"] = etag_for(obj)
+        return response
+
+
+class PortalGenericViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
+    """Base of every API viewset: querysets come from ``visible_to(request.user)`` in ``get_queryset``."""

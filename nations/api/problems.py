@@ -1,0 +1,102 @@
+"""Errors as ``application/problem+json`` (RFC 9457), for every failure the API can answer.
+
+Shape: ``{"type", "title", "status", "detail", "code"}`` and, for validation errors, ``"errors"``: a mapping
+of field name (or line index, for bulk payloads) to messages.
+"""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from nations.errors import Conflict
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://alliance-logistics.invalid/problems/"
+
+TITLES = {
+    400: "Invalid request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    409: "Conflict",
+    412: "Precondition failed",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    428: "Precondition required",
+    429: "Too many requests",
+}
+
+
+class PreconditionFailed(exceptions.APIException):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = "The resource changed since you read it (ETag mismatch). Read it again and retry."
+    default_code = "precondition_failed"
+
+
+class UnprocessableContent(exceptions.APIException):
+    status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
+    default_detail = "The request cannot be processed."
+    default_code = "unprocessable"
+
+
+class ConflictError(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
+
+
+def problem(status_code: int, detail: str, code: str, errors=None, headers=None) -> Response:
+    body = {
+        "type": PROBLEM_BASE + code.replace("_", "-"),
+        "title": TITLES.get(status_code, "Error"),
+        "status": status_code,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _django_validation_errors(exc: DjangoValidationError):
+    if hasattr(exc, "error_dict"):
+        return {field: [str(m) for e in errs for m in e.messages] for field, errs in exc.error_dict.items()}
+    return {"non_field_errors": exc.messages}
+
+
+def _flatten_detail(detail) -> str:
+    if isinstance(detail, list) and detail:
+        return _flatten_detail(detail[0])
+    if isinstance(detail, dict) and detail:
+        return _flatten_detail(next(iter(detail.values())))
+    return str(detail)
+
+
+def exception_handler(exc, context):
+    """DRF exception handler answering problem+json for domain, Django and DRF errors."""
+    if isinstance(exc, Conflict):
+        return problem(409, exc.message, exc.code)
+    if isinstance(exc, DjangoValidationError):
+        return problem(400, "The request contains invalid data.", "invalid", _django_validation_errors(exc))
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # an unexpected error: Django answers 500 and logs it
+    headers = {k: v for k, v in response.headers.items() if k.lower() in {"retry-after", "www-authenticate"}}
+    if isinstance(exc, exceptions.ValidationError):
+        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return problem(400, "The request contains invalid data.", "invalid", errors, headers)
+    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+    if not isinstance(code, str):
+        code = "error"
+    detail = _flatten_detail(exc.detail) if isinstance(exc, exceptions.APIException) else str(exc)
+    return problem(response.status_code, detail, code, headers=headers)

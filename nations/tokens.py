@@ -1,0 +1,51 @@
+"""Issuing, checking and revoking API tokens for national systems.  Tokens are stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from .models import ApiToken
+
+TOKEN_PREFIX = "alp_"
+
+
+def hash_token(raw: str) -> str:
+    # A token is 256 random bits, so a plain SHA-256 is enough: there is nothing to brute-force.
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def issue_token(*, user, name: str = "", expires_in_days: int | None = None) -> tuple[ApiToken, str]:
+    """Create a token for `user`; returns the row and the raw token, which is never stored or shown again."""
+    if expires_in_days is not None and expires_in_days <= 0:
+        raise ValueError("A token must expire in at least one day.")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + 6], key_hash=hash_token(raw),
+        expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
+    )
+    return token, raw
+
+
+def revoke_token(*, token: ApiToken) -> ApiToken:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    return token
+
+
+def authenticate_token(raw: str) -> ApiToken | None:
+    """The usable token for `raw`, or None (unknown, expired, revoked, or its user inactive)."""
+    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
+    now = timezone.now()
+    if token is None or not token.is_usable(now) or not token.user.is_active:
+        return None
+    # Record use at most once a minute: a busy system must not write a row per call.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
