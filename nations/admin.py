@@ -4,7 +4,8 @@ from django.contrib.auth import get_user_model
 from guardian.admin import GuardedModelAdmin
 
 from . import access
-from .models import Nation, ServiceAccount
+from .models import ApiToken, Nation, ServiceAccount
+from .tokens import revoke_token
 from .roles import Role
 
 User = get_user_model()
@@ -23,6 +24,27 @@ class ServiceAccountAdmin(admin.ModelAdmin):
     list_filter = ["nation"]
     search_fields = ["user__username", "description"]
     autocomplete_fields = ["nation"]
+
+
+@admin.action(description="Revoke the selected tokens")
+def revoke_tokens(modeladmin, request, queryset):
+    for token in queryset.filter(revoked_at__isnull=True):
+        revoke_token(token=token)
+    modeladmin.message_user(request, "Revoked.", messages.SUCCESS)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued with `manage.py issue_token` (the raw token is shown once); here they are revoked."""
+
+    list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["user__username", "name", "prefix"]
+    readonly_fields = ["user", "prefix", "key_hash", "created_at", "last_used_at", "revoked_at"]
+    actions = [revoke_tokens]
+
+    def has_add_permission(self, request):
+        return False
 
 
 class GrantRoleForm(forms.Form):
