@@ -1,0 +1,67 @@
+# Alliance Logistics Portal: the developer's commands.
+#
+#   make run      virtualenv + install, migrate, load the demo scenario if the database is empty, serve
+#                 http://$(HOST):$(PORT)  (SQLite in var/ unless DATABASE_URL is set)
+#   make test     virtualenv + install with test extras, then pytest $(PYTEST_ARGS)
+#                 (uses DATABASE_URL / REDIS_URL from the environment when set)
+#   make lint     ruff check + ruff format --check
+#   make worker   Celery worker   (needs REDIS_URL; without it tasks run in-process and no worker is needed)
+#   make beat     Celery beat     (idem)
+#   make clean    caches, build artefacts, collected static files
+#   make distclean  clean + the virtualenv and var/ (the local SQLite database)
+
+PYTHON ?= python3.11
+VENV ?= .venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+# Touched after a successful install: re-running `make` reinstalls only when pyproject.toml changes.
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint format worker beat clean distclean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e '.[test]'
+	@touch $@
+
+venv: $(STAMP)
+
+run: venv
+	@mkdir -p var
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo --if-empty
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+worker: venv
+	$(BIN)/celery -A config worker --loglevel=INFO
+
+beat: venv
+	@mkdir -p var
+	$(BIN)/celery -A config beat --loglevel=INFO --schedule var/celerybeat-schedule
+
+clean:
+	rm -rf .pytest_cache .ruff_cache staticfiles build dist *.egg-info test-artifacts
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) var
