@@ -8,8 +8,8 @@ Rules enforced here (and again by the database's constraints):
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -119,7 +119,7 @@ def record_count(*, stock: Stock, counted_quantity: int, counted_by, counted_at:
     if not isinstance(counted_quantity, int) or isinstance(counted_quantity, bool) or counted_quantity < 0:
         raise ValidationError({"counted_quantity": "Enter a whole number, zero or more."})
     counted_at = counted_at or timezone.now()
-    if counted_at > timezone.now() + timezone.timedelta(minutes=5):
+    if counted_at > timezone.now() + timedelta(minutes=5):
         raise ValidationError({"counted_at": "A count cannot be in the future."})
     return StockCount.objects.create(stock=stock, counted_quantity=counted_quantity, counted_at=counted_at,
                                      counted_by=counted_by, source=source, note=note)
@@ -133,13 +133,18 @@ def update_stock_settings(*, stock: Stock, actor, safety_level: int | None = Non
     stock = lock_stock(stock.pk)
     errors = {}
     if safety_level is not None:
-        if not isinstance(safety_level, int) or safety_level < 0:
+        if not isinstance(safety_level, int) or isinstance(safety_level, bool) or safety_level < 0:
             errors["safety_level"] = "Enter a whole number, zero or more."
         stock.safety_level = safety_level
     if daily_consumption is not None:
-        if Decimal(daily_consumption) < 0:
+        try:
+            rate = Decimal(str(daily_consumption))
+        except (InvalidOperation, ValueError):
+            rate = None
+        if rate is None or not rate.is_finite() or rate < 0:
             errors["daily_consumption"] = "Enter a rate, zero or more."
-        stock.daily_consumption = Decimal(daily_consumption)
+        else:
+            stock.daily_consumption = rate
     if shared is not None:
         stock.shared = bool(shared)
     if errors:
@@ -161,7 +166,7 @@ def record_stock_report(*, nation: Nation, center: LogisticsCenter, lines: list[
 
     access.require(submitted_by, "stock.count", Stock(nation=nation, center=center))
     counted_at = counted_at or timezone.now()
-    if counted_at > timezone.now() + timezone.timedelta(minutes=5):
+    if counted_at > timezone.now() + timedelta(minutes=5):
         raise ValidationError({"counted_at": "A count cannot be in the future."})
     if not lines:
         raise ValidationError({"lines": "A report needs at least one line."})
