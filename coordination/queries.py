@@ -11,7 +11,7 @@ from nations import access
 
 class SupplyRequestQuerySet(models.QuerySet):
     def visible_to(self, user) -> SupplyRequestQuerySet:
-        if access.sees_everything(user) or access.is_coordinator(user):
+        if access.sees_everything(user):
             return self
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
@@ -22,6 +22,7 @@ class SupplyRequestQuerySet(models.QuerySet):
             | Q(supplying_nation_id__in=nations)
             | Q(source_center_id__in=centers)
             | Q(destination_center_id__in=centers)
+            | Q(access.coordinator_grant_exists(user))  # coordinators see every request
         )
 
     def open(self) -> SupplyRequestQuerySet:
@@ -49,11 +50,11 @@ class FlagQuerySet(models.QuerySet):
                 request__isnull=False, request__in=SupplyRequest.objects.visible_to(user).values("id")
             )
         else:  # shortfalls: on a stock, or on a center's pool of an item (unmet demand)
-            pool = Q(center_id__in=access.center_ids_operated_by(user)) | Q(
-                center_id__in=access.participating_center_ids(user)
+            pool = (
+                Q(center_id__in=access.center_ids_operated_by(user))
+                | Q(center_id__in=access.participating_center_ids(user))
+                | Q(access.coordinator_grant_exists(user))  # coordinators see every pool
             )
-            if access.is_coordinator(user):
-                pool = Q()
             condition = on_stock | (Q(stock__isnull=True) & pool)
         return self.filter(condition)
 

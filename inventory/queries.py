@@ -25,8 +25,8 @@ def stock_visibility(user, prefix: str = "") -> Q | None:
         | Q(**{f"{prefix}center_id__in": access.center_ids_operated_by(user)})
         | Q(**{f"{prefix}shared": True, f"{prefix}center_id__in": access.participating_center_ids(user)})
     )
-    if access.is_coordinator(user):
-        condition |= Q(**{f"{prefix}shared": True})
+    # coordinators see shared stock; asked inside the same query, not by loading permissions beforehand
+    condition |= Q(**{f"{prefix}shared": True}) & Q(access.coordinator_grant_exists(user))
     return condition
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser, Group, Permission
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 from guardian.shortcuts import assign_perm
 
 from .models import Nation, NationGroupObjectPermission, NationUserObjectPermission
@@ -75,6 +75,18 @@ def participating_center_ids(user) -> QuerySet:
 def is_coordinator(user) -> bool:
     return bool(getattr(user, "is_authenticated", False) and user.is_active
                 and user.has_perm("nations.coordinate_alliance"))
+
+
+def coordinator_grant_exists(user) -> Exists:
+    """True in SQL when `user` holds the coordinator role (directly or through a group).
+
+    The queryset form of ``is_coordinator`` (superusers aside): ``visible_to`` puts it inside its one query
+    instead of loading the user's permissions first, which costs two queries per freshly loaded user."""
+    app_label, codename = ROLE_PERMISSIONS[Role.COORDINATOR]
+    grants = Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Exists(grants.none())
+    return Exists(grants.filter(Q(user=user) | Q(group__user=user)))
 
 
 def sees_everything(user) -> bool:
