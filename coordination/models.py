@@ -200,6 +200,11 @@ class Shortfall(Flag):
                                related_name="shortfalls")
     center = models.ForeignKey("inventory.LogisticsCenter", on_delete=models.CASCADE, related_name="shortfalls")
     item = models.ForeignKey("inventory.Item", on_delete=models.CASCADE, related_name="shortfalls")
+    available = models.BigIntegerField(null=True, blank=True,
+                                       help_text="Available (pool: shared available) when last seen.")
+    threshold = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True,
+                                    help_text="Safety level, days-of-supply target, or open demand.")
+    days_of_supply = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
 
     class Meta:
         ordering = ["-last_seen", "-id"]
@@ -308,3 +313,45 @@ class ReconciliationRun(models.Model):
     @property
     def progress_percent(self) -> int:
         return 100 if not self.centers_total else round(100 * self.centers_done / self.centers_total)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+
+
+class CenterReconciliation(models.Model):
+    """What one run found at one center.  One row per (run, center), so a redelivered task does nothing twice
+    and the run's progress is simply the number of rows."""
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="center_results")
+    center = models.ForeignKey("inventory.LogisticsCenter", on_delete=models.CASCADE, related_name="+")
+    findings = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "center"], name="center_result_unique_run_center")]
+
+    def __str__(self) -> str:
+        return f"run {self.run_id} center {self.center_id}"
+
+
+class PoolSummary(models.Model):
+    """The pool of one item at one center, refreshed by reconciliation: what the alliance can see at a glance."""
+
+    center = models.ForeignKey("inventory.LogisticsCenter", on_delete=models.CASCADE, related_name="pool")
+    item = models.ForeignKey("inventory.Item", on_delete=models.CASCADE, related_name="+")
+    on_hand = models.BigIntegerField()
+    reserved = models.BigIntegerField()
+    available = models.BigIntegerField()
+    shared_available = models.BigIntegerField()
+    nations = models.PositiveIntegerField(help_text="How many nations hold the item there.")
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["center_id", "item_id"]
+        constraints = [models.UniqueConstraint(fields=["center", "item"], name="pool_unique_center_item")]
+
+    def __str__(self) -> str:
+        return f"pool {self.item_id}@{self.center_id}"

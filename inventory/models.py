@@ -16,11 +16,9 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from .queries import MovementQuerySet, StockCountQuerySet, StockQuerySet
 
-NSN_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{3}-[0-9]{4}$"
-nsn_validator = RegexValidator(
-    NSN_PATTERN.replace("$", r"\Z"),
-    "Enter a NATO Stock Number as NNNN-NN-NNN-NNNN (13 digits).",
-)
+# \Z, not $: in Python (and so in SQLite's REGEXP) $ also matches before a trailing newline.
+NSN_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{3}-[0-9]{4}\Z"
+nsn_validator = RegexValidator(NSN_PATTERN, "Enter a NATO Stock Number as NNNN-NN-NNN-NNNN (13 digits).")
 center_code_validator = RegexValidator(
     r"^[A-Z0-9][A-Z0-9-]{1,29}\Z", "Use capitals, digits and hyphens, e.g. MLC-NORTH."
 )

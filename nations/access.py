@@ -234,7 +234,10 @@ def grant_role(user, role: str, target=None) -> Group:
 
 @transaction.atomic
 def revoke_role(user, role: str, target=None) -> None:
-    user.groups.remove(role_group(role, target))
+    """Take `role` away; revoking a role nobody was ever granted creates nothing."""
+    group = Group.objects.filter(name=role_group_name(Role(role), getattr(target, "code", None))).first()
+    if group is not None:
+        user.groups.remove(group)
     forget_profile(user)
 
 

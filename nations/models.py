@@ -32,8 +32,8 @@ class Nation(models.Model):
             ("coordinate_alliance", "Coordinate the alliance (global)"),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(code__regex=r"^[A-Z]{3}$"), name="nation_code_alpha3"),
-            models.CheckConstraint(condition=Q(ncb_code__regex=r"^[0-9]{2}$"), name="nation_ncb_two_digits"),
+            models.CheckConstraint(condition=Q(code__regex=r"^[A-Z]{3}\Z"), name="nation_code_alpha3"),
+            models.CheckConstraint(condition=Q(ncb_code__regex=r"^[0-9]{2}\Z"), name="nation_ncb_two_digits"),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,291 @@
+"""Reconciliation and shortfall flagging for one center, as set-based SQL.
+
+Each check is one statement over the center's rows (no Python loop over stocks), written to run on
+PostgreSQL and on SQLite (the embedded default).  A check's findings are upserted as flags:
+``INSERT … SELECT … ON CONFLICT (subject) WHERE open DO UPDATE`` keeps one open flag per subject with its
+first and last sighting, and an ``UPDATE`` then resolves the open flags of that kind at the center that this
+pass did not see again.  Acknowledgement is never touched, so it survives later runs.
+
+The pass over a center runs in one transaction under a per-center lock, so two runs never work on the same
+center at once and a pass that dies leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from .models import DiscrepancyKind, RequestStatus, Severity, ShortfallKind
+
+STOCK = "inventory_stock"
+MOVEMENT = "inventory_movement"
+COUNT = "inventory_stockcount"
+ITEM = "inventory_item"
+REQUEST = "coordination_supplyrequest"
+SHORTFALL = "coordination_shortfall"
+DISCREPANCY = "coordination_discrepancy"
+POOL = "coordination_poolsummary"
+TARGET = "coordination_daysofsupplytarget"
+
+CRITICAL_DAYS = 3  # PRODUCT.md: critical when nothing is available or under 3 days remain
+
+
+class CenterBusy(Exception):
+    """Another run holds this center's lock."""
+
+
+@dataclass
+class CenterFindings:
+    """Findings of one pass at one center: open flags seen, per kind, and the ids of newly raised critical
+    shortfalls (to notify)."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    new_critical_shortfalls: list[int] = field(default_factory=list)
+
+
+def _lock_center(center_id: int) -> None:
+    """Take the center's lock for this transaction, or raise CenterBusy at once."""
+    if connection.vendor != "postgresql":
+        return  # SQLite: one writer at a time already
+    key = int.from_bytes(hashlib.sha256(f"reconcile-center:{center_id}".encode()).digest()[:8], "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+        if not cursor.fetchone()[0]:
+            raise CenterBusy(f"center {center_id} is being reconciled by another run")
+
+
+def _execute(sql: str, params: dict) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+# --- discrepancies --------------------------------------------------------------------------------------------
+
+def _upsert_stock_discrepancies(kind: str, findings_sql: str, params: dict) -> int:
+    """`findings_sql` selects (stock_id, count_id, expected, actual, severity) for the center."""
+    return _execute(f"""
+        INSERT INTO {DISCREPANCY} (kind, stock_id, request_id, count_id, expected, actual, severity,
+                                  first_seen, last_seen, updated_at, details, resolution)
+        SELECT %(kind)s, f.stock_id, NULL, f.count_id, f.expected, f.actual, f.severity,
+               %(now)s, %(now)s, %(now)s, '{{}}', ''
+        FROM ({findings_sql}) f WHERE 1 = 1
+        -- the conflict target repeats each partial unique index's predicate exactly (SQLite requires it)
+        ON CONFLICT (kind, stock_id) WHERE (request_id IS NULL AND resolved_at IS NULL)
+        DO UPDATE SET last_seen = excluded.last_seen, updated_at = excluded.updated_at,
+                      expected = excluded.expected, actual = excluded.actual,
+                      severity = excluded.severity, count_id = excluded.count_id
+    """, {**params, "kind": kind})
+
+
+def _resolve_unseen_stock_discrepancies(kind: str, params: dict) -> None:
+    _execute(f"""
+        UPDATE {DISCREPANCY} SET resolved_at = %(now)s, resolution = 'cleared', updated_at = %(now)s
+        WHERE kind = %(kind)s AND resolved_at IS NULL AND request_id IS NULL AND last_seen < %(now)s
+          AND stock_id IN (SELECT id FROM {STOCK} WHERE center_id = %(center)s)
+    """, {**params, "kind": kind})
+
+
+LEDGER_FINDINGS = f"""
+    SELECT s.id AS stock_id, CAST(NULL AS BIGINT) AS count_id, COALESCE(m.total, 0) AS expected, s.on_hand AS actual,
+           '{Severity.CRITICAL}' AS severity
+    FROM {STOCK} s
+    LEFT JOIN (SELECT mv.stock_id, SUM(mv.quantity) AS total
+               FROM {MOVEMENT} mv JOIN {STOCK} ms ON ms.id = mv.stock_id
+               WHERE ms.center_id = %(center)s GROUP BY mv.stock_id) m ON m.stock_id = s.id
+    WHERE s.center_id = %(center)s AND s.on_hand <> COALESCE(m.total, 0)
+"""
+
+RESERVATION_FINDINGS = f"""
+    SELECT s.id AS stock_id, CAST(NULL AS BIGINT) AS count_id, COALESCE(r.total, 0) AS expected, s.reserved AS actual,
+           '{Severity.CRITICAL}' AS severity
+    FROM {STOCK} s
+    LEFT JOIN (SELECT supplying_nation_id, item_id, SUM(quantity_approved) AS total
+               FROM {REQUEST} WHERE source_center_id = %(center)s AND status = '{RequestStatus.APPROVED}'
+               GROUP BY supplying_nation_id, item_id) r
+           ON r.supplying_nation_id = s.nation_id AND r.item_id = s.item_id
+    WHERE s.center_id = %(center)s AND s.reserved <> COALESCE(r.total, 0)
+"""
+
+# The latest count of each stock against the book balance at the count's time (the movements that had
+# happened by then).  A count a user already accepted or rejected is settled and not raised again.
+COUNT_FINDINGS = f"""
+    SELECT l.stock_id, l.count_id, l.book AS expected, l.counted_quantity AS actual,
+           CASE WHEN l.counted_quantity = 0 OR l.book = 0 THEN '{Severity.CRITICAL}'
+                ELSE '{Severity.WARNING}' END AS severity
+    FROM (
+        SELECT c.id AS count_id, c.stock_id, c.counted_quantity,
+               COALESCE((SELECT SUM(mv.quantity) FROM {MOVEMENT} mv
+                         WHERE mv.stock_id = c.stock_id AND mv.occurred_at <= c.counted_at), 0) AS book,
+               ROW_NUMBER() OVER (PARTITION BY c.stock_id ORDER BY c.counted_at DESC, c.id DESC) AS rn
+        FROM {COUNT} c JOIN {STOCK} s ON s.id = c.stock_id
+        WHERE s.center_id = %(center)s
+    ) l
+    WHERE l.rn = 1 AND l.counted_quantity <> l.book
+      AND NOT EXISTS (SELECT 1 FROM {DISCREPANCY} d WHERE d.count_id = l.count_id
+                      AND d.resolution IN ('count_accepted', 'count_rejected'))
+"""
+
+
+def _overdue_dispatches(params: dict) -> int:
+    """Approved requests from this center not dispatched within DISPATCH_OVERDUE_DAYS."""
+    kind = DiscrepancyKind.OVERDUE_DISPATCH
+    seen = _execute(f"""
+        INSERT INTO {DISCREPANCY} (kind, stock_id, request_id, count_id, expected, actual, severity,
+                                  first_seen, last_seen, updated_at, details, resolution)
+        SELECT %(kind)s, NULL, r.id, NULL, r.quantity_approved, 0,
+               CASE WHEN r.required_by < %(today)s THEN '{Severity.CRITICAL}' ELSE '{Severity.WARNING}' END,
+               %(now)s, %(now)s, %(now)s, '{{}}', ''
+        FROM {REQUEST} r
+        WHERE r.source_center_id = %(center)s AND r.status = '{RequestStatus.APPROVED}'
+          AND r.approved_at < %(overdue_before)s
+        -- the conflict target repeats each partial unique index's predicate exactly (SQLite requires it)
+        ON CONFLICT (kind, request_id) WHERE (request_id IS NOT NULL AND resolved_at IS NULL)
+        DO UPDATE SET last_seen = excluded.last_seen, updated_at = excluded.updated_at,
+                      severity = excluded.severity, expected = excluded.expected
+    """, {**params, "kind": kind})
+    _execute(f"""
+        UPDATE {DISCREPANCY} SET resolved_at = %(now)s, resolution = 'cleared', updated_at = %(now)s
+        WHERE kind = %(kind)s AND resolved_at IS NULL AND last_seen < %(now)s
+          AND request_id IN (SELECT id FROM {REQUEST} WHERE source_center_id = %(center)s)
+    """, {**params, "kind": kind})
+    return seen
+
+
+# --- pool summary -----------------------------------------------------------------------------------------------
+
+def _refresh_pool(params: dict) -> int:
+    _execute(f"DELETE FROM {POOL} WHERE center_id = %(center)s", params)
+    return _execute(f"""
+        INSERT INTO {POOL} (center_id, item_id, on_hand, reserved, available, shared_available, nations,
+                            refreshed_at)
+        SELECT center_id, item_id, SUM(on_hand), SUM(reserved), SUM(on_hand - reserved),
+               SUM(CASE WHEN shared THEN on_hand - reserved ELSE 0 END), COUNT(*), %(now)s
+        FROM {STOCK} WHERE center_id = %(center)s
+        GROUP BY center_id, item_id
+    """, params)
+
+
+# --- shortfalls -----------------------------------------------------------------------------------------------
+
+def _days_expr(alias: str = "s") -> str:
+    # `* 1.0` keeps SQLite from integer division; PostgreSQL computes in numeric either way.
+    return f"(({alias}.on_hand - {alias}.reserved) * 1.0 / {alias}.daily_consumption)"
+
+
+def _severity_expr(alias: str = "s") -> str:
+    return (f"CASE WHEN {alias}.on_hand - {alias}.reserved <= 0 OR ({alias}.daily_consumption > 0 AND "
+            f"{_days_expr(alias)} < {CRITICAL_DAYS}) THEN '{Severity.CRITICAL}' ELSE '{Severity.WARNING}' END")
+
+
+def _days_or_null(alias: str = "s") -> str:
+    return f"CASE WHEN {alias}.daily_consumption > 0 THEN {_days_expr(alias)} END"
+
+
+BELOW_SAFETY_FINDINGS = f"""
+    SELECT s.id AS stock_id, s.nation_id, s.center_id, s.item_id, s.on_hand - s.reserved AS available,
+           s.safety_level AS threshold, {_days_or_null()} AS days_of_supply, {_severity_expr()} AS severity
+    FROM {STOCK} s
+    WHERE s.center_id = %(center)s AND s.on_hand - s.reserved < s.safety_level
+"""
+
+LOW_DAYS_FINDINGS = f"""
+    SELECT s.id AS stock_id, s.nation_id, s.center_id, s.item_id, s.on_hand - s.reserved AS available,
+           COALESCE(t.days, %(default_days)s) AS threshold, {_days_expr()} AS days_of_supply,
+           {_severity_expr()} AS severity
+    FROM {STOCK} s
+    JOIN {ITEM} i ON i.id = s.item_id
+    LEFT JOIN {TARGET} t ON t.nation_id = s.nation_id AND t.supply_class = i.supply_class
+    WHERE s.center_id = %(center)s AND s.daily_consumption > 0
+      AND {_days_expr()} < COALESCE(t.days, %(default_days)s)
+"""
+
+
+def _upsert_stock_shortfalls(kind: str, findings_sql: str, params: dict) -> int:
+    return _execute(f"""
+        INSERT INTO {SHORTFALL} (kind, stock_id, nation_id, center_id, item_id, available, threshold,
+                                days_of_supply, severity, first_seen, last_seen, updated_at, details)
+        SELECT %(kind)s, f.stock_id, f.nation_id, f.center_id, f.item_id, f.available, f.threshold,
+               ROUND(f.days_of_supply, 2), f.severity, %(now)s, %(now)s, %(now)s, '{{}}'
+        FROM ({findings_sql}) f WHERE 1 = 1
+        -- the conflict target repeats each partial unique index's predicate exactly (SQLite requires it)
+        ON CONFLICT (kind, stock_id) WHERE (resolved_at IS NULL AND stock_id IS NOT NULL)
+        DO UPDATE SET last_seen = excluded.last_seen, updated_at = excluded.updated_at,
+                      available = excluded.available, threshold = excluded.threshold,
+                      days_of_supply = excluded.days_of_supply, severity = excluded.severity
+    """, {**params, "kind": kind})
+
+
+def _unmet_demand(params: dict) -> int:
+    """Submitted (not yet approved) demand on this center's pool above what is shared and available there."""
+    kind = ShortfallKind.UNMET_DEMAND
+    return _execute(f"""
+        INSERT INTO {SHORTFALL} (kind, stock_id, nation_id, center_id, item_id, available, threshold,
+                                days_of_supply, severity, first_seen, last_seen, updated_at, details)
+        SELECT %(kind)s, NULL, NULL, d.center_id, d.item_id, COALESCE(p.shared_available, 0), d.demand, NULL,
+               CASE WHEN COALESCE(p.shared_available, 0) <= 0 THEN '{Severity.CRITICAL}'
+                    ELSE '{Severity.WARNING}' END,
+               %(now)s, %(now)s, %(now)s, '{{}}'
+        FROM (SELECT source_center_id AS center_id, item_id, SUM(quantity_requested) AS demand
+              FROM {REQUEST} WHERE source_center_id = %(center)s AND status = '{RequestStatus.SUBMITTED}'
+              GROUP BY source_center_id, item_id) d
+        LEFT JOIN {POOL} p ON p.center_id = d.center_id AND p.item_id = d.item_id
+        WHERE d.demand > COALESCE(p.shared_available, 0)
+        -- the conflict target repeats each partial unique index's predicate exactly (SQLite requires it)
+        ON CONFLICT (kind, center_id, item_id) WHERE (resolved_at IS NULL AND stock_id IS NULL)
+        DO UPDATE SET last_seen = excluded.last_seen, updated_at = excluded.updated_at,
+                      available = excluded.available, threshold = excluded.threshold,
+                      severity = excluded.severity
+    """, {**params, "kind": kind})
+
+
+def _resolve_unseen_shortfalls(params: dict) -> None:
+    _execute(f"""
+        UPDATE {SHORTFALL} SET resolved_at = %(now)s, updated_at = %(now)s
+        WHERE center_id = %(center)s AND resolved_at IS NULL AND last_seen < %(now)s
+    """, params)
+
+
+# --- one pass -------------------------------------------------------------------------------------------------
+
+def reconcile_center(center_id: int, *, now: datetime) -> CenterFindings:
+    """Run every check and shortfall rule at one center, in one transaction under the center's lock.
+
+    `now` must grow from one pass to the next: flags not seen at `now` are resolved."""
+    from .models import Shortfall
+
+    ops = connection.ops  # raw SQL gets values in the backend's own format (SQLite stores text)
+    params = {
+        "center": center_id,
+        "now": ops.adapt_datetimefield_value(now),
+        "today": ops.adapt_datefield_value(now.date()),
+        "overdue_before": ops.adapt_datetimefield_value(now - timedelta(days=settings.DISPATCH_OVERDUE_DAYS)),
+        "default_days": settings.DEFAULT_DAYS_OF_SUPPLY_TARGET,
+    }
+    findings = CenterFindings()
+    with transaction.atomic():
+        _lock_center(center_id)
+        counts = findings.counts
+        for kind, sql in ((DiscrepancyKind.LEDGER_MISMATCH, LEDGER_FINDINGS),
+                          (DiscrepancyKind.RESERVATION_MISMATCH, RESERVATION_FINDINGS),
+                          (DiscrepancyKind.COUNT_MISMATCH, COUNT_FINDINGS)):
+            counts[kind] = _upsert_stock_discrepancies(kind, sql, params)
+            _resolve_unseen_stock_discrepancies(kind, params)
+        counts[DiscrepancyKind.OVERDUE_DISPATCH] = _overdue_dispatches(params)
+        counts["pool_items"] = _refresh_pool(params)
+        counts[ShortfallKind.BELOW_SAFETY] = _upsert_stock_shortfalls(ShortfallKind.BELOW_SAFETY,
+                                                                      BELOW_SAFETY_FINDINGS, params)
+        counts[ShortfallKind.LOW_DAYS_OF_SUPPLY] = _upsert_stock_shortfalls(ShortfallKind.LOW_DAYS_OF_SUPPLY,
+                                                                            LOW_DAYS_FINDINGS, params)
+        counts[ShortfallKind.UNMET_DEMAND] = _unmet_demand(params)
+        _resolve_unseen_shortfalls(params)
+        findings.new_critical_shortfalls = list(
+            Shortfall.objects.filter(center_id=center_id, first_seen=now, severity=Severity.CRITICAL)
+            .values_list("id", flat=True)
+        )
+    findings.counts = {str(k): v for k, v in counts.items()}
+    return findings
