@@ -18,6 +18,8 @@ router.register("requests", coordination.SupplyRequestViewSet, basename="request
 router.register("shortfalls", coordination.ShortfallViewSet, basename="shortfall")
 router.register("discrepancies", coordination.DiscrepancyViewSet, basename="discrepancy")
 router.register("reconciliations", coordination.ReconciliationRunViewSet, basename="reconciliation")
+router.register("notifications", coordination.NotificationViewSet, basename="notification")
+router.register("webhooks", coordination.WebhookEndpointViewSet, basename="webhook")
 
 api_v1 = [
     *router.urls,

@@ -127,13 +127,16 @@ STORAGES = {
 }
 
 # --- Email (console by default; SMTP with EMAIL_URL=smtp://user:pass@host:587?tls=true) ----------------------
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@alliance-logistics.invalid")
 
 # --- Celery -----------------------------------------------------------------------------------------------
 # With REDIS_URL the jobs go to Redis; without it they run in-process (eager), so no broker is needed.
 REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -141,6 +144,36 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = TIME_ZONE
+# Delivered at least once: a task is acknowledged when it has finished, and requeued when its worker process
+# dies (acks_late alone loses a task whose pool process is killed).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # above the longest task (CELERY_TASK_TIME_LIMIT), so a slow task is never handed out twice ...
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=360),
+    # ... and swept for every 2 s, so the task of a dead worker comes back once that time is up, not after an hour
+    "unacked_restore_interval": 2,
+    "unacked_restore_throttle": 1,
+}
+RECONCILE_EVERY_MINUTES = env.int("RECONCILE_EVERY_MINUTES", default=15)
+# An unfinished run without progress for this long is taken as dead and marked failed by the next run.
+RECONCILE_STALE_SECONDS = env.int("RECONCILE_STALE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-shared-stock": {
+        "task": "coordination.tasks.scheduled_reconciliation",
+        "schedule": RECONCILE_EVERY_MINUTES * 60,
+    },
+    "retry-due-webhook-deliveries": {"task": "coordination.tasks.retry_due_deliveries", "schedule": 60},
+}
+# Webhooks: first retry after WEBHOOK_BACKOFF_SECONDS, doubling each time, up to WEBHOOK_MAX_ATTEMPTS attempts.
+WEBHOOK_BACKOFF_SECONDS = env.int("WEBHOOK_BACKOFF_SECONDS", default=10)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
 
 # --- Django REST framework --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -188,6 +221,7 @@ SPECTACULAR_SETTINGS = {
         "RequestStatusEnum": "coordination.models.RequestStatus",
         "RunStatusEnum": "coordination.models.RunStatus",
         "SeverityEnum": "coordination.models.Severity",
+        "EventTypeEnum": "coordination.models.EventType",
     },
     "COMPONENT_SPLIT_REQUEST": True,
 }
@@ -205,7 +239,11 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # in-process (eager) jobs would log every task at INFO into the dev server's console
+        "celery.app.trace": {"level": "WARNING" if not REDIS_URL else "INFO"},
+    },
 }
 
 # --- Production hardening (effective when DEBUG is off) -----------------------------------------------------

@@ -355,3 +355,83 @@ class PoolSummary(models.Model):
 
     def __str__(self) -> str:
         return f"pool {self.item_id}@{self.center_id}"
+
+
+class EventType(models.TextChoices):
+    REQUEST_SUBMITTED = "request.submitted", "Request submitted"
+    REQUEST_APPROVED = "request.approved", "Request approved"
+    REQUEST_REJECTED = "request.rejected", "Request rejected"
+    REQUEST_DISPATCHED = "request.dispatched", "Request dispatched"
+    REQUEST_RECEIVED = "request.received", "Request received"
+    SHORTFALL_CRITICAL = "shortfall.critical", "New critical shortfall"
+
+
+class Notification(models.Model):
+    """An in-app notice for one user (also sent by email when the user has an address)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    event = models.CharField(max_length=30, choices=EventType.choices)
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    link = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.title}"
+
+
+class WebhookEndpoint(models.Model):
+    """Where a nation's national system wants to be told of events (registered through the API)."""
+
+    nation = models.ForeignKey("nations.Nation", on_delete=models.CASCADE, related_name="webhooks")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhooks")
+    url = models.URLField(max_length=500)
+    events = models.JSONField(default=list, help_text="Event types to deliver; empty means all.")
+    secret = models.CharField(max_length=128, help_text="Shared secret for the HMAC-SHA256 signature.")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.nation_id} → {self.url}"
+
+    def wants(self, event: str) -> bool:
+        return self.active and (not self.events or event in self.events)
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (gave up)"
+
+
+class WebhookDelivery(models.Model):
+    """One event sent to one endpoint, with its attempts.  The payload is fixed when the event happens."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=30, choices=EventType.choices)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING,
+                              db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "webhook deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event} → {self.endpoint_id} ({self.status})"

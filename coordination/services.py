@@ -19,9 +19,11 @@ from nations import access
 from nations.errors import InsufficientStock, InvalidTransition
 from nations.models import Nation
 
+from . import events
 from .models import (
     Discrepancy,
     DiscrepancyKind,
+    EventType,
     Priority,
     RequestEvent,
     RequestStatus,
@@ -105,6 +107,7 @@ def submit_request(*, request: SupplyRequest, actor, comment: str = "") -> Suppl
     access.require(actor, "request.submit", request)
     _check_transition(request, RequestStatus.SUBMITTED)
     _record(request, to_status=RequestStatus.SUBMITTED, actor=actor, comment=comment)
+    events.request_event(request, EventType.REQUEST_SUBMITTED)
     return request
 
 
@@ -139,6 +142,7 @@ def approve_request(*, request: SupplyRequest, approver, quantity: int | None = 
     request.approved_at = timezone.now()
     _record(request, to_status=RequestStatus.APPROVED, actor=approver, comment=comment, quantity=quantity,
             extra_fields=("quantity_approved", "approved_at"))
+    events.request_event(request, EventType.REQUEST_APPROVED)
     return request
 
 
@@ -151,6 +155,7 @@ def reject_request(*, request: SupplyRequest, approver, reason: str) -> SupplyRe
     access.require(approver, "request.reject", request)
     _check_transition(request, RequestStatus.REJECTED)
     _record(request, to_status=RequestStatus.REJECTED, actor=approver, comment=reason.strip())
+    events.request_event(request, EventType.REQUEST_REJECTED)
     return request
 
 
@@ -170,6 +175,7 @@ def dispatch_request(*, request: SupplyRequest, actor, comment: str = "") -> Sup
     request.quantity_dispatched = quantity
     _record(request, to_status=RequestStatus.DISPATCHED, actor=actor, comment=comment, quantity=quantity,
             extra_fields=("quantity_dispatched",))
+    events.request_event(request, EventType.REQUEST_DISPATCHED)
     return request
 
 
@@ -204,6 +210,7 @@ def receive_request(*, request: SupplyRequest, actor, quantity: int | None = Non
             severity=Severity.CRITICAL if quantity == 0 else Severity.WARNING, first_seen=now, last_seen=now,
             details={"missing": dispatched - quantity},
         )
+    events.request_event(request, EventType.REQUEST_RECEIVED)
     return request
 
 
@@ -230,3 +237,36 @@ def acknowledge_flag(*, flag, user):
         flag.acknowledged_by = user
         flag.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
     return flag
+
+
+@transaction.atomic
+def resolve_count_discrepancy(*, discrepancy: Discrepancy, user, accept: bool, comment: str = "") -> Discrepancy:
+    """Settle a count that differs from the books (the owning nation's logistics officers).
+
+    Accept: the count was right, so the books move by (counted - book balance at the count's time), as one
+    count-correction movement.  Reject: the count was wrong; the books stay.  Either way the count is settled
+    and reconciliation does not raise it again."""
+    from inventory.models import MovementKind
+
+    from .models import DiscrepancyResolution
+
+    discrepancy = Discrepancy.objects.select_for_update().select_related("stock").get(pk=discrepancy.pk)
+    if discrepancy.kind != DiscrepancyKind.COUNT_MISMATCH or discrepancy.stock is None:
+        raise InvalidTransition("Only count discrepancies are settled by accepting or rejecting the count.")
+    access.require(user, "stock.adjust", discrepancy.stock)
+    if discrepancy.resolved_at is not None:
+        raise InvalidTransition("This discrepancy is already resolved.")
+    if accept:
+        delta = discrepancy.actual - discrepancy.expected
+        if delta:
+            post_movement(stock=lock_stock(discrepancy.stock_id), kind=MovementKind.COUNT_CORRECTION,
+                          quantity=delta, actor=user,
+                          reason=f"Count #{discrepancy.count_id} accepted"
+                                 + (f": {comment.strip()}" if comment.strip() else ""))
+    now = timezone.now()
+    discrepancy.resolution = DiscrepancyResolution.COUNT_ACCEPTED if accept else DiscrepancyResolution.COUNT_REJECTED
+    discrepancy.resolved_at = now
+    discrepancy.resolved_by = user
+    discrepancy.details = {**discrepancy.details, "comment": comment.strip()}
+    discrepancy.save()
+    return discrepancy

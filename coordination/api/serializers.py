@@ -147,3 +147,60 @@ class SourcingOptionSerializer(serializers.Serializer):
     safety_level = serializers.IntegerField(source="stock.safety_level")
     spare = serializers.IntegerField()
     distance_km = serializers.FloatField()
+
+
+class StartReconciliationSerializer(serializers.Serializer):
+    center = serializers.SlugRelatedField(slug_field="code", queryset=LogisticsCenter.objects.all(), required=False,
+                                          allow_null=True, help_text="Only this center; omit for all centers.")
+
+
+class ResolveDiscrepancySerializer(serializers.Serializer):
+    accept = serializers.BooleanField(help_text="true: the count was right, adjust the books; false: reject it.")
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    class Meta:
+        from coordination.models import Notification
+
+        model = Notification
+        fields = ["id", "event", "title", "body", "link", "created_at", "read_at"]
+        read_only_fields = fields
+
+
+class WebhookEndpointSerializer(serializers.ModelSerializer):
+    nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    events = serializers.ListField(child=serializers.ChoiceField(choices=[]), required=False, allow_empty=True,
+                                   help_text="Event types to receive; empty or omitted: all.")
+    secret = serializers.CharField(min_length=16, max_length=128, write_only=True,
+                                   help_text="Shared secret for the X-Alliance-Signature HMAC (16+ characters).")
+    url = serializers.URLField(max_length=500)
+
+    class Meta:
+        from coordination.models import WebhookEndpoint
+
+        model = WebhookEndpoint
+        fields = ["id", "nation", "url", "events", "secret", "active", "created_at", "updated_at"]
+        read_only_fields = ["id", "nation", "created_at", "updated_at"]
+
+    def __init__(self, *args, **kwargs):
+        from coordination.models import EventType
+
+        super().__init__(*args, **kwargs)
+        self.fields["events"].child.choices = EventType.choices
+        self.fields["events"].child.choice_strings_to_values = {str(k): k for k, _ in EventType.choices}
+
+    def validate_url(self, value):
+        if not value.lower().startswith(("https://", "http://")):
+            raise serializers.ValidationError("Use an http or https URL.")
+        return value
+
+
+class WebhookDeliverySerializer(serializers.ModelSerializer):
+    class Meta:
+        from coordination.models import WebhookDelivery
+
+        model = WebhookDelivery
+        fields = ["id", "event", "status", "attempts", "last_status_code", "last_error", "created_at",
+                  "last_attempt_at", "next_attempt_at", "delivered_at", "payload"]
+        read_only_fields = fields

@@ -155,22 +155,112 @@ class ShortfallViewSet(FlagViewSet):
 
 
 class DiscrepancyViewSet(FlagViewSet):
-    """Discrepancies: the books do not reconcile (ledger, reservations, counts, overdue, short receipts)."""
+    """Discrepancies: the books do not reconcile (ledger, reservations, counts, overdue, short receipts).
+    A count discrepancy is settled by the owning nation's logistics officers: accept the count or reject it."""
 
     queryset = Discrepancy.objects.all()
     serializer_class = s.DiscrepancySerializer
     filterset_class = DiscrepancyFilter
     related = ("request",)
 
+    @extend_schema(request=s.ResolveDiscrepancySerializer, responses={200: s.DiscrepancySerializer})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        payload = s.ResolveDiscrepancySerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        resolved = services.resolve_count_discrepancy(discrepancy=self.get_object(), user=request.user,
+                                                      accept=payload.validated_data["accept"],
+                                                      comment=payload.validated_data["comment"])
+        return Response(s.DiscrepancySerializer(self.get_queryset().get(pk=resolved.pk)).data)
+
+
+class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGenericViewSet):
+    """The caller's own notifications; ``?unread=true`` for the unread ones."""
+
+    serializer_class = s.NotificationSerializer
+    ordering = ["-id"]
+    filterset_fields = []
+
+    def get_queryset(self):
+        from coordination.models import Notification
+
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return Notification.objects.none()
+        queryset = Notification.objects.filter(user=self.request.user)
+        unread = self.request.query_params.get("unread")
+        if unread in ("true", "1"):
+            queryset = queryset.filter(read_at__isnull=True)
+        return queryset
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        from django.utils import timezone
+
+        note = self.get_object()
+        if note.read_at is None:
+            note.read_at = timezone.now()
+            note.save(update_fields=["read_at"])
+        return Response(self.get_serializer(note).data)
+
+    @extend_schema(request=None, responses={200: {"type": "object", "properties": {"marked": {"type": "integer"}}}})
+    @action(detail=False, methods=["post"], url_path="read-all")
+    def read_all(self, request):
+        from django.utils import timezone
+
+        marked = self.get_queryset().filter(read_at__isnull=True).update(read_at=timezone.now())
+        return Response({"marked": marked})
+
+
+class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                             mixins.UpdateModelMixin, mixins.DestroyModelMixin, PortalGenericViewSet):
+    """A nation's webhook endpoints, managed by its logistics officers and national system.  Deliveries are
+    POSTs signed ``X-Alliance-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``."""
+
+    serializer_class = s.WebhookEndpointSerializer
+    ordering = ["id"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        from coordination.models import WebhookEndpoint
+
+        return WebhookEndpoint.objects.filter(
+            nation_id__in=access.nation_ids_for(self.request.user, [access.Role.LOGISTICS])
+        ).select_related("nation")
+
+    def perform_create(self, serializer):
+        own = access.profile(self.request.user).logistics_nations
+        if len(own) != 1:
+            raise PermissionDenied("Only a nation's logistics officers or national system register webhooks.")
+        serializer.save(nation_id=next(iter(own)), owner=self.request.user)
+
+    @extend_schema(responses={200: s.WebhookDeliverySerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def deliveries(self, request, pk=None):
+        endpoint = self.get_object()
+        page = self.paginate_queryset(endpoint.deliveries.order_by("-id"))
+        return self.get_paginated_response(s.WebhookDeliverySerializer(page, many=True).data)
+
 
 class ReconciliationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGenericViewSet):
-    """Reconciliation runs with their progress (visible to every authenticated caller: no national data)."""
+    """Reconciliation runs with their progress (visible to every authenticated caller: no national data).
+    POST starts one: coordinators for all centers or one, operators for their own center."""
 
     queryset = ReconciliationRun.objects.select_related("center", "started_by")
     serializer_class = s.ReconciliationRunSerializer
     filterset_class = ReconciliationRunFilter
     ordering_fields = ["id", "created_at"]
     ordering = ["-id"]
+
+    @extend_schema(request=s.StartReconciliationSerializer, responses={202: s.ReconciliationRunSerializer})
+    def create(self, request, *args, **kwargs):
+        from coordination.runs import start_reconciliation
+
+        payload = s.StartReconciliationSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        run = start_reconciliation(user=request.user, center=payload.validated_data.get("center"), trigger="api")
+        run = self.get_queryset().get(pk=run.pk)
+        return Response(s.ReconciliationRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
 
 
 class SourcingView(APIView):

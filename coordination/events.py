@@ -1,0 +1,140 @@
+"""Events: in-app notifications, email, and webhooks to national systems.
+
+Services call these inside their transaction: the notification and delivery rows are written with the change
+(so they exist exactly when the change does), and the sending is queued after commit.  If the broker is down
+at that moment the rows stay pending and the periodic sweep (``retry_due_deliveries``) sends them later.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import QuerySet
+from django.urls import reverse
+from django.utils import timezone
+
+from nations.roles import ROLE_PERMISSIONS, Role
+
+from .models import EventType, Notification, Shortfall, SupplyRequest, WebhookDelivery, WebhookEndpoint
+
+log = logging.getLogger(__name__)
+
+# who in which nation hears of what
+REQUEST_AUDIENCE = {
+    EventType.REQUEST_SUBMITTED: ("supplying_nation", Role.LIAISON),
+    EventType.REQUEST_APPROVED: ("requesting_nation", Role.LOGISTICS),
+    EventType.REQUEST_REJECTED: ("requesting_nation", Role.LOGISTICS),
+    EventType.REQUEST_DISPATCHED: ("requesting_nation", Role.LOGISTICS),
+    EventType.REQUEST_RECEIVED: ("requesting_nation", Role.LOGISTICS),
+}
+
+
+def people_holding(role: str, nation_id: int) -> QuerySet:
+    """Active human users holding `role` for the nation (service accounts get webhooks, not notices)."""
+    codename = ROLE_PERMISSIONS[role][1]
+    return (get_user_model().objects.filter(is_active=True, service_account__isnull=True)
+            .filter(groups__nationgroupobjectpermission__content_object_id=nation_id,
+                    groups__nationgroupobjectpermission__permission__codename=codename)
+            .distinct())
+
+
+def _enqueue_after_commit(notification_ids: list[int], delivery_ids: list[int]) -> None:
+    from . import tasks
+
+    def send():
+        try:
+            if notification_ids:
+                tasks.email_notifications.delay(notification_ids)
+            for delivery_id in delivery_ids:
+                tasks.deliver_webhook.delay(delivery_id)
+        except Exception:  # broker unreachable: the rows stay pending; the sweep sends them later
+            log.warning("could not queue event work; it will be retried by the sweep", exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def _webhook_deliveries(event: str, nation_ids: set[int], payload: dict) -> list[int]:
+    endpoints = [e for e in WebhookEndpoint.objects.filter(nation_id__in=nation_ids, active=True) if e.wants(event)]
+    now = timezone.now()
+    created = WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(endpoint=e, event=event, payload=payload, next_attempt_at=now) for e in endpoints]
+    )
+    return [d.pk for d in created]
+
+
+def _envelope(event: str, data: dict) -> dict:
+    return {"event": event, "occurred_at": timezone.now().isoformat(), "data": data}
+
+
+def request_event(request: SupplyRequest, event: str) -> None:
+    """Tell the nation concerned that `request` moved; webhooks go to both nations' systems."""
+    from .api.serializers import SupplyRequestSerializer
+
+    nation_field, role = REQUEST_AUDIENCE[event]
+    nation_id = getattr(request, f"{nation_field}_id")
+    title = f"{request.reference}: {EventType(event).label.lower()}"
+    body = (f"{request.requesting_nation.code} asks {request.supplying_nation.code} for "
+            f"{request.quantity_requested} × {request.item.nsn} {request.item.name} "
+            f"({request.source_center.code} → {request.destination_center.code}).")
+    link = reverse("request-detail-page", args=[request.pk]) if _has_route("request-detail-page") else ""
+    notes = Notification.objects.bulk_create(
+        [Notification(user=u, event=event, title=title, body=body, link=link)
+         for u in people_holding(role, nation_id)]
+    )
+    payload = _envelope(event, SupplyRequestSerializer(request).data)
+    deliveries = _webhook_deliveries(event, {request.requesting_nation_id, request.supplying_nation_id},
+                                     _jsonable(payload))
+    _enqueue_after_commit([n.pk for n in notes], deliveries)
+
+
+def notify_critical_shortfalls(shortfall_ids: list[int]) -> None:
+    """New critical shortfalls of one pass: one notice per nation's logistics officer summing them up (not one
+    per flag, which would bury the officers on a first run), and a webhook per shortfall to the nation's
+    system.  Pool shortfalls (no nation) are for coordinators' lists only."""
+    from .api.serializers import ShortfallSerializer
+
+    by_nation: dict[int, list[Shortfall]] = {}
+    for shortfall in Shortfall.objects.filter(pk__in=shortfall_ids, nation__isnull=False).select_related(
+        "nation", "center", "item"
+    ).order_by("center__code", "item__nsn"):
+        by_nation.setdefault(shortfall.nation_id, []).append(shortfall)
+    with transaction.atomic():
+        notes: list[Notification] = []
+        deliveries: list[int] = []
+        for nation_id, shortfalls in by_nation.items():
+            centers = sorted({s.center.code for s in shortfalls})
+            title = f"{len(shortfalls)} new critical shortfall(s) at {', '.join(centers)}"
+            lines = [f"{s.center.code} {s.item.nsn} {s.item.name}: {s.get_kind_display().lower()}, "
+                     f"{s.available} available" for s in shortfalls[:MAX_LINES]]
+            if len(shortfalls) > MAX_LINES:
+                lines.append(f"… and {len(shortfalls) - MAX_LINES} more.")
+            notes += [Notification(user=u, event=EventType.SHORTFALL_CRITICAL, title=title, body="\n".join(lines))
+                      for u in people_holding(Role.LOGISTICS, nation_id)]
+            for shortfall in shortfalls:
+                payload = _envelope(EventType.SHORTFALL_CRITICAL, ShortfallSerializer(shortfall).data)
+                deliveries += _webhook_deliveries(EventType.SHORTFALL_CRITICAL, {nation_id}, _jsonable(payload))
+        created = Notification.objects.bulk_create(notes)
+        _enqueue_after_commit([n.pk for n in created], deliveries)
+
+
+MAX_LINES = 25
+
+
+def _jsonable(data: dict) -> dict:
+    import json
+
+    from rest_framework.utils.encoders import JSONEncoder
+
+    return json.loads(json.dumps(data, cls=JSONEncoder))
+
+
+def _has_route(name: str) -> bool:
+    from django.urls import NoReverseMatch
+
+    try:
+        reverse(name, args=[1])
+    except NoReverseMatch:
+        return False
+    return True

@@ -1,0 +1,93 @@
+"""Celery tasks.  They take ids, re-read rows, return quietly if the row is gone, and are safe to run twice
+(acks_late + reject_on_worker_lost: a task whose worker dies is delivered again)."""
+
+from __future__ import annotations
+
+from celery import chord, shared_task
+from django.conf import settings
+
+from . import runs
+from .reconciliation import CenterBusy
+
+RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+@shared_task(**RELIABLE)
+def scheduled_reconciliation() -> int:
+    """Celery beat's entry point: reconcile every center (skipped while a run is still going)."""
+    try:
+        return runs.start_reconciliation(trigger="schedule").pk
+    except runs.RunInProgress:
+        return 0
+
+
+@shared_task(**RELIABLE)
+def run_reconciliation(run_id: int) -> None:
+    """Fan the run out: one task per center, then a task that totals the findings."""
+    center_ids = runs.begin_run(run_id)
+    if center_ids is None:
+        return
+    if settings.CELERY_TASK_ALWAYS_EAGER:  # no broker: work through the centers here, in order
+        for center_id in center_ids:
+            reconcile_center.apply(args=(run_id, center_id), throw=True)
+        runs.finish_run(run_id)
+        return
+    chord((reconcile_center.s(run_id, c) for c in center_ids), finish_reconciliation.si(run_id)).delay()
+
+
+@shared_task(bind=True, max_retries=60, **RELIABLE)
+def reconcile_center(self, run_id: int, center_id: int) -> None:
+    try:
+        runs.work_center(run_id, center_id)
+    except CenterBusy as exc:  # another run holds the center: wait for it rather than overlap
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            raise
+        raise self.retry(exc=exc, countdown=2) from exc
+
+
+@shared_task(**RELIABLE)
+def finish_reconciliation(run_id: int) -> None:
+    runs.finish_run(run_id)
+
+
+@shared_task(bind=True, max_retries=None, **RELIABLE)
+def deliver_webhook(self, delivery_id: int) -> None:
+    """Send one delivery; on failure retry with exponential backoff until WEBHOOK_MAX_ATTEMPTS."""
+    from .models import DeliveryStatus
+    from .webhooks import attempt_delivery, backoff
+
+    delivery = attempt_delivery(delivery_id)
+    if delivery is not None and delivery.status == DeliveryStatus.PENDING and not settings.CELERY_TASK_ALWAYS_EAGER:
+        raise self.retry(countdown=backoff(delivery.attempts))
+
+
+@shared_task(**RELIABLE)
+def retry_due_deliveries() -> int:
+    """Sweep: queue pending deliveries whose time has come (e.g. they could not be queued while the broker was
+    down, or their retry was lost with a worker)."""
+    from django.utils import timezone
+
+    from .models import DeliveryStatus, WebhookDelivery
+
+    # overdue by two minutes: the task that should have sent it was never queued or was lost
+    overdue = timezone.now() - timezone.timedelta(minutes=2)
+    due = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=overdue)
+               .values_list("pk", flat=True)[:500])
+    for delivery_id in due:
+        deliver_webhook.delay(delivery_id)
+    return len(due)
+
+
+@shared_task(**RELIABLE)
+def email_notifications(notification_ids: list[int]) -> int:
+    """Email each notice to its user, when the user has an address."""
+    from django.core.mail import send_mail
+
+    from .models import Notification
+
+    sent = 0
+    for note in Notification.objects.filter(pk__in=notification_ids).select_related("user"):
+        if note.user.email:
+            send_mail(f"[Alliance Logistics] {note.title}", note.body, None, [note.user.email])
+            sent += 1
+    return sent
