@@ -5,8 +5,8 @@ from guardian.admin import GuardedModelAdmin
 
 from . import access
 from .models import ApiToken, Nation, ServiceAccount
-from .tokens import revoke_token
 from .roles import Role
+from .tokens import revoke_token
 
 User = get_user_model()
 
