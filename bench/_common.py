@@ -1,0 +1,319 @@
+"""Plumbing shared by the benchmarks: throwaway PostgreSQL databases, Django in a child process, a gunicorn server,
+concurrent HTTP clients on persistent connections, and the figures they print.
+
+Everything talks to 127.0.0.1 only; every loop is bounded in count and time; every server started here is stopped
+(its whole process group) when the ``with`` block ends, however it ends.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+PYTHON = str(VENV_BIN / "python") if (VENV_BIN / "python").exists() else sys.executable
+GUNICORN = str(VENV_BIN / "gunicorn") if (VENV_BIN / "gunicorn").exists() else "gunicorn"
+HOST = "127.0.0.1"  # the only address any benchmark sends traffic to
+PG_SERVER = os.environ.get("BENCH_PG_SERVER", f"postgres://postgres@{HOST}:5432")
+# A Redis database of its own for the throttling cache, so counters never mix with a test run's.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", f"redis://{HOST}:6379/13")
+CPUS = os.cpu_count() or 2
+
+
+def database_url(name: str) -> str:
+    return f"{PG_SERVER}/{name}"
+
+
+def recreate_database(name: str) -> None:
+    """Drop (if present) and create the benchmark's own database."""
+    if not name.startswith("alliance_bench"):
+        raise ValueError(f"refusing to drop {name!r}: benchmark databases are named alliance_bench*")
+    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def database_exists(name: str) -> bool:
+    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+def portal_env(db: str, **extra: str) -> dict[str, str]:
+    """The environment of a production-like portal process on database `db`."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "CI"}}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=database_url(db),
+        REDIS_URL=REDIS_URL,
+        DEBUG="false",
+        SECRET_KEY="benchmark-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        ALLOWED_HOSTS=HOST,
+        CONN_MAX_AGE="300",
+        # plain HTTP on loopback: no redirect to HTTPS, no secure-only cookies
+        SECURE_SSL_REDIRECT="false",
+        SESSION_COOKIE_SECURE="false",
+        CSRF_COOKIE_SECURE="false",
+        SECURE_HSTS_SECONDS="0",
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def manage(db: str, *args: str, timeout: float = 900, quiet: bool = True) -> str:
+    """Run ``manage.py`` on database `db`; returns its standard output."""
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=portal_env(db), capture_output=True, text=True, timeout=timeout
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    if not quiet:
+        print(textwrap.indent(result.stdout.rstrip(), "    "))
+    return result.stdout
+
+
+def django_json(db: str, code: str, timeout: float = 300) -> object:
+    """Run `code` with Django set up on database `db` in a child process; it sets ``result``, returned as JSON."""
+    program = (
+        "import json, django\ndjango.setup()\nresult = None\n"
+        + textwrap.dedent(code)
+        + "\nprint('@@RESULT@@' + json.dumps(result, default=str))\n"
+    )
+    completed = subprocess.run(
+        [PYTHON, "-c", program], cwd=ROOT, env=portal_env(db), capture_output=True, text=True, timeout=timeout
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"Django snippet failed on {db}:\n{completed.stderr[-4000:]}")
+    marker = completed.stdout.rindex("@@RESULT@@")
+    return json.loads(completed.stdout[marker + len("@@RESULT@@") :])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen
+    description: str
+
+
+@contextmanager
+def gunicorn(db: str, *, workers: int, threads: int, timeout: float = 60) -> Iterator[Server]:
+    """The portal under gunicorn (gthread workers, keep-alive) on 127.0.0.1:<free port>, stopped on exit.
+
+    Its log goes to var/bench-gunicorn-<port>.log (var/ is git-ignored)."""
+    port = free_port()
+    (ROOT / "var").mkdir(exist_ok=True)
+    command = [
+        GUNICORN, "config.wsgi:application", "--bind", f"{HOST}:{port}", "--worker-class", "gthread",
+        "--workers", str(workers), "--threads", str(threads), "--keep-alive", "75", "--timeout", "120",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    with open(ROOT / "var" / f"bench-gunicorn-{port}.log", "w") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=portal_env(db), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"gunicorn exited with {process.returncode} before listening; see {log.name}")
+                try:
+                    with socket.create_connection((HOST, port), timeout=1):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"gunicorn did not listen on {HOST}:{port} within {timeout:.0f} s") from None
+                    time.sleep(0.2)
+            yield Server(port, process, f"gunicorn gthread, {workers} workers x {threads} threads")
+        finally:
+            _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+# --- HTTP load ------------------------------------------------------------------------------------------------
+
+
+class Client:
+    """One keep-alive HTTP connection to 127.0.0.1; reconnects (a bounded number of times) if it is dropped."""
+
+    def __init__(self, port: int, token: str | None = None):
+        self.port = port
+        self.headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        self.connection = http.client.HTTPConnection(HOST, port, timeout=60)
+        self.reconnects = 0
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        for attempt in range(2):
+            try:
+                self.connection.request(method, path, body=body, headers=self.headers)
+                response = self.connection.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.connection.close()
+                self.reconnects += 1
+                if attempt or self.reconnects > 100:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    seconds: float = 0.0
+    statuses: Counter = field(default_factory=Counter)
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def requests(self) -> int:
+        return sum(self.statuses.values())
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    def rate_of(self, status: int) -> float:
+        return self.statuses[status] / self.seconds if self.seconds else 0.0
+
+    def percentile(self, p: float) -> float:
+        return percentile(self.latencies_ms, p)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (0 < p <= 100); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(p / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def run_load(
+    port: int,
+    tokens: list[str],
+    next_request: Callable[[int], tuple[str, str, bytes | None] | None],
+    *,
+    duration: float,
+    max_requests: int,
+) -> LoadResult:
+    """One thread per token, each on its own keep-alive connection, sending what ``next_request(client_index)``
+    returns (method, path, body) until it returns None, `max_requests` were sent, or `duration` seconds passed."""
+    result = LoadResult(clients=len(tokens))
+    lock = threading.Lock()
+    sent = 0
+    start_gate = threading.Barrier(len(tokens) + 1)
+    deadline = [0.0]
+
+    def client_loop(index: int, token: str) -> None:
+        nonlocal sent
+        client = Client(port, token)
+        statuses: Counter = Counter()
+        latencies: list[float] = []
+        try:
+            start_gate.wait(timeout=30)
+            while time.monotonic() < deadline[0]:
+                with lock:
+                    if sent >= max_requests:
+                        break
+                    sent += 1
+                job = next_request(index)
+                if job is None:
+                    break
+                method, path, body = job
+                began = time.perf_counter()
+                try:
+                    status, _ = client.request(method, path, body)
+                except (OSError, http.client.HTTPException) as exc:
+                    status = 0
+                    with lock:
+                        result.errors.append(f"{type(exc).__name__}: {exc}")
+                latencies.append((time.perf_counter() - began) * 1000)
+                statuses[status] += 1
+        finally:
+            client.close()
+            with lock:
+                result.statuses.update(statuses)
+                result.latencies_ms.extend(latencies)
+
+    threads = [threading.Thread(target=client_loop, args=(i, t), daemon=True) for i, t in enumerate(tokens)]
+    for thread in threads:
+        thread.start()
+    began = time.monotonic()
+    deadline[0] = began + duration
+    start_gate.wait(timeout=30)
+    for thread in threads:
+        thread.join(timeout=duration + 120)
+    result.seconds = time.monotonic() - began
+    return result
+
+
+def warm_up(port: int, tokens: list[str], path: str, rounds: int = 3) -> None:
+    """Open every client's first connection and let every worker thread load its code and database connection."""
+    for token in tokens:
+        client = Client(port, token)
+        try:
+            for _ in range(rounds):
+                client.request("GET", path)
+        finally:
+            client.close()
+
+
+def latency_line(result: LoadResult) -> str:
+    return (
+        f"latency ms: p50 {result.percentile(50):.1f}  p95 {result.percentile(95):.1f}  "
+        f"p99 {result.percentile(99):.1f}  max {max(result.latencies_ms, default=0):.1f}"
+    )
+
+
+def machine_line() -> str:
+    one, five, _ = os.getloadavg()
+    return f"machine: {CPUS} CPUs, load average {one:.2f} (1 min) {five:.2f} (5 min) before the run"
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
+def print_result_json(name: str, figures: dict) -> None:
+    """One machine-readable line, for RESULTS.md and the smoke test."""
+    print(f"RESULT {name} " + json.dumps(figures, sort_keys=True))

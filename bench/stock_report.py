@@ -1,0 +1,144 @@
+"""Benchmark: a 10,000-line stock report (bulk physical counts) POSTed through the REST API, against the same
+counts written with a single COPY.
+
+    python bench/stock_report.py            # full run
+    python bench/stock_report.py --smoke    # seconds, 1,000 lines (CI keeps it from rotting)
+
+It drops and creates its own database (alliance_bench_report, or alliance_bench_report_smoke), migrates it and
+fills it with ``manage.py generate_scale`` (3 nations, 2 centers, 10,000 items, every nation holding every item at
+every center).  Then USA's national system, with its own token, POSTs ``/api/v1/stock-reports/`` to gunicorn on
+127.0.0.1: one line per item at one center (10,000 lines, about 0.5 MB of JSON), several times, each a new report.
+The baseline writes the same 10,000 counts with one COPY into ``inventory_stockcount`` and commits.
+
+Prints the time of each POST (client side, request sent to response read), the best and the median, the COPY time
+and the ratio.  Target (issue 3): a 10,000-line report accepted in under 2 seconds.
+Exit status 1 only if a report was not accepted (201) or not all its counts were written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+
+import psycopg
+from _common import (
+    Client,
+    database_url,
+    django_json,
+    gunicorn,
+    machine_line,
+    manage,
+    print_result_json,
+    recreate_database,
+    verdict,
+)
+
+TARGET_SECONDS = 2.0
+NATION = "USA"
+
+PREPARE = """
+from django.contrib.auth import get_user_model
+from inventory.models import Item, LogisticsCenter, Stock
+from nations.models import Nation
+from nations.tokens import issue_token
+
+user = get_user_model().objects.get(username="{nation_lower}-system")
+nation = Nation.objects.get(code="{nation}")
+center = LogisticsCenter.objects.filter(participants=nation).order_by("code").first()
+held = dict(Stock.objects.filter(nation=nation, center=center).values_list("item__nsn", "id"))
+result = {{
+    "center": center.code,
+    "user_id": user.pk,
+    "nsns": sorted(held)[: {lines}],
+    "stock_ids": [held[nsn] for nsn in sorted(held)[: {lines}]],
+    "token": issue_token(user=user, name="benchmark")[1],
+}}
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="small and quick, for CI")
+    parser.add_argument("--lines", type=int, help="lines per report (default 10000; smoke 1000)")
+    parser.add_argument("--repeat", type=int, help="reports to post (default 5; smoke 2)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    args = parser.parse_args()
+    lines = args.lines or (1000 if args.smoke else 10_000)
+    repeat = args.repeat or (2 if args.smoke else 5)
+    db = "alliance_bench_report_smoke" if args.smoke else "alliance_bench_report"
+    items = max(lines, 1000)
+
+    print(f"== stock_report{' (smoke)' if args.smoke else ''}: {lines:,}-line reports, database {db} ==")
+    print(machine_line())
+    began = time.monotonic()
+    recreate_database(db)
+    manage(db, "migrate", "--noinput")
+    manage(db, "generate_scale", "--nations", "3", "--centers", "2", "--items", str(items),
+           "--stocks", str(3 * 2 * items), "--movements", str(3 * 3 * 2 * items), "--requests", "40")  # fmt: skip
+    info = django_json(db, PREPARE.format(nation=NATION, nation_lower=NATION.lower(), lines=lines))
+    if len(info["nsns"]) < lines:
+        raise SystemExit(f"only {len(info['nsns'])} stocks to count; expected {lines}")
+    print(f"setup (create, migrate, generate_scale): {time.monotonic() - began:.1f} s")
+
+    rng = random.Random(2026)
+    ok = True
+    timings = []
+    with gunicorn(db, workers=args.workers, threads=args.threads) as server:
+        client = Client(server.port, info["token"])
+        client.request("GET", "/api/v1/stock-reports/?page_size=1")  # connection and worker warm
+        for n in range(repeat):
+            body = json.dumps({
+                "nation": NATION, "center": info["center"],
+                "lines": [{"nsn": nsn, "quantity": rng.randint(0, 5000)} for nsn in info["nsns"]],
+            }).encode()  # fmt: skip
+            sent = time.perf_counter()
+            status, payload = client.request("POST", "/api/v1/stock-reports/", body)
+            seconds = time.perf_counter() - sent
+            timings.append(seconds)
+            accepted = status == 201 and json.loads(payload).get("line_count") == lines
+            ok &= accepted
+            print(f"report {n + 1}: {status} in {seconds:.3f} s ({len(body) / 1e6:.2f} MB of JSON)"
+                  f"{'' if accepted else ' NOT ACCEPTED: ' + payload[:300].decode(errors='replace')}")  # fmt: skip
+        client.close()
+        print(f"through {server.description}")
+
+    with psycopg.connect(database_url(db)) as conn:
+        counts = conn.execute("SELECT count(*) FROM inventory_stockcount WHERE report_id IS NOT NULL").fetchone()[0]
+        ok &= counts == repeat * lines
+        print(f"counts written by the reports: {counts:,} (expected {repeat * lines:,})")
+        quantities = [rng.randint(0, 5000) for _ in info["stock_ids"]]
+        sent = time.perf_counter()
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY inventory_stockcount (stock_id, counted_quantity, counted_at, counted_by_id, source, note, "
+                "recorded_at) FROM STDIN"
+            ) as copy,
+        ):
+            for stock_id, quantity in zip(info["stock_ids"], quantities, strict=True):
+                copy.write_row((stock_id, quantity, "now", info["user_id"], "national_system", "", "now"))
+        conn.commit()
+        copy_seconds = time.perf_counter() - sent
+
+    best, median = min(timings), statistics.median(timings)
+    print(f"\nAPI, {lines:,} lines: best {best:.3f} s, median {median:.3f} s over {repeat} reports")
+    print(f"baseline, the same {lines:,} counts in one COPY: {copy_seconds:.3f} s")
+    print(f"ratio API/COPY (median): {median / copy_seconds:.1f}")
+    if lines == 10_000:
+        print(f"target: 10,000-line report in < {TARGET_SECONDS:.0f} s: {verdict(median < TARGET_SECONDS)} "
+              f"({median:.2f} s median)")  # fmt: skip
+    print_result_json("stock_report", {
+        "smoke": args.smoke, "lines": lines, "reports": repeat, "api_best_s": round(best, 3),
+        "api_median_s": round(median, 3), "copy_s": round(copy_seconds, 3),
+        "ratio_api_copy": round(median / copy_seconds, 1), "accepted": ok,
+    })  # fmt: skip
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
