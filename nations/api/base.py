@@ -45,11 +45,14 @@ class ETagMixin:
                 raise PreconditionFailed()
         return obj
 
-    def update(self, request, *args, **kwargs):
-        response = super().update(request, *args, **kwargs)
-        obj = self._etag_object
-        obj.refresh_from_db()
-        response["ETag"] = etag_for(obj)
+    def finalize_response(self, request, response, *args, **kwargs):
+        # The new ETag after a successful PUT/PATCH.  Done here rather than by overriding ``update``: a mixin
+        # ``update`` would make the router route PUT to viewsets that have no update (answering 500, not 405).
+        response = super().finalize_response(request, response, *args, **kwargs)
+        obj = getattr(self, "_etag_object", None)
+        if request.method in ("PUT", "PATCH") and 200 <= response.status_code < 300 and obj is not None:
+            obj.refresh_from_db()
+            response["ETag"] = etag_for(obj)
         return response
 
 
