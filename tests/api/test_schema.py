@@ -152,17 +152,18 @@ def test_the_schema_documents_no_operation_the_api_does_not_serve(schema):
         assert {m for m in item if m in HTTP_METHODS} <= served.get(_placeholders_blanked(path), set()), path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 3 asks that every error response be described; the schema lists "
-    "only success responses (no problem+json 4xx)",
-)
 def test_every_operation_describes_its_problem_responses(schema):
     for path, item in schema["paths"].items():
         for method, operation in item.items():
             if method in HTTP_METHODS:
                 errors = {code for code in operation["responses"] if code.startswith("4")}
-                assert {"401", "403"} <= errors, f"{method.upper()} {path}"
+                assert {"401", "403", "429"} <= errors, f"{method.upper()} {path}"
+                if "{" in path:
+                    assert "404" in errors, f"{method.upper()} {path}"
+                if method == "post":
+                    assert {"409", "422"} <= errors, f"{method.upper()} {path}"
+                for code in errors:
+                    assert list(operation["responses"][code]["content"]) == ["application/problem+json"]
 
 
 # --- served schema and offline docs -------------------------------------------------------------------------

@@ -1,0 +1,54 @@
+"""OpenAPI: every operation also documents the problem+json errors it can answer (RFC 9457)."""
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import serializers
+
+from .problems import PROBLEM_CONTENT_TYPE
+
+
+class ProblemSerializer(serializers.Serializer):
+    type = serializers.URLField(help_text="A URI naming the kind of problem.")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="A short machine-readable code, e.g. insufficient_stock.")
+    errors = serializers.DictField(required=False, help_text="Per field (or per line, e.g. lines[12].nsn) messages.")
+
+
+PROBLEMS = {
+    "400": "Invalid input; `errors` holds the messages per field (per line for stock reports).",
+    "401": "No valid credentials (token unknown, expired or revoked).",
+    "403": "Visible, but the caller's role does not allow this.",
+    "404": "Not found, or not visible to the caller (existence is not revealed).",
+    "409": "Wrong state for this action, not enough stock, or the same Idempotency-Key still in progress.",
+    "412": "If-Match does not match the current ETag: read again and retry.",
+    "422": "The Idempotency-Key was used with a different body.",
+    "429": "Over the caller's budget; see Retry-After.",
+}
+
+
+class PortalAutoSchema(AutoSchema):
+    def _problem_codes(self) -> list[str]:
+        codes = ["401", "403", "429"]
+        method = self.method
+        if method in ("POST", "PUT", "PATCH") or (method == "GET" and "{" not in self.path):
+            codes.append("400")
+        if "{" in self.path:
+            codes.append("404")
+        if method in ("POST", "PATCH", "PUT", "DELETE"):
+            codes.append("409")
+        if method in ("PATCH", "PUT"):
+            codes.append("412")
+        if method == "POST":
+            codes.append("422")
+        return sorted(codes)
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction=direction)
+        if direction != "response":
+            return responses
+        for code in self._problem_codes():
+            responses.setdefault(code, self._get_response_for_code(
+                OpenApiResponse(ProblemSerializer, description=PROBLEMS[code]), code, [PROBLEM_CONTENT_TYPE]))
+        return responses
