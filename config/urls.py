@@ -10,4 +10,5 @@ urlpatterns = [
     path("api/", include(schema_urls)),
     path("", include("nations.urls")),
     path("", include("inventory.urls")),
+    path("", include("coordination.urls")),
 ]

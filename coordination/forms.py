@@ -1,0 +1,81 @@
+import datetime as dt
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from inventory.api.serializers import MAX_QUANTITY
+from inventory.models import Item, LogisticsCenter
+from nations.models import Nation
+
+from .models import Priority
+
+
+class SupplyRequestForm(forms.Form):
+    """A new request.  The supplier and source center come from a sourcing suggestion (``source_option``:
+    "NATION|CENTER") or are chosen by hand."""
+
+    requesting_nation = forms.ModelChoiceField(label=_("Requesting nation"), queryset=Nation.objects.none(),
+                                               to_field_name="code")
+    nsn = forms.CharField(label=_("Item (NSN)"), max_length=16,
+                          widget=forms.TextInput(attrs={"placeholder": "8970-14-000-0001", "list": "nsn-list"}))
+    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=MAX_QUANTITY)
+    destination_center = forms.ModelChoiceField(label=_("Destination center"), to_field_name="code",
+                                                queryset=LogisticsCenter.objects.order_by("code"))
+    source_option = forms.CharField(required=False, widget=forms.HiddenInput)
+    supplying_nation = forms.ModelChoiceField(label=_("Supplying nation"), required=False, to_field_name="code",
+                                              queryset=Nation.objects.filter(active=True).order_by("code"))
+    source_center = forms.ModelChoiceField(label=_("Source center"), required=False, to_field_name="code",
+                                           queryset=LogisticsCenter.objects.order_by("code"))
+    priority = forms.ChoiceField(label=_("Priority"), choices=Priority.choices, initial=Priority.ROUTINE)
+    required_by = forms.DateField(label=_("Required by"), widget=forms.DateInput(attrs={"type": "date"}))
+    justification = forms.CharField(label=_("Justification"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    submit_now = forms.BooleanField(label=_("Submit to the supplying nation now"), required=False, initial=True)
+
+    def __init__(self, *args, nations=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["requesting_nation"].queryset = nations if nations is not None else Nation.objects.none()
+        if nations is not None and nations.count() == 1:
+            self.fields["requesting_nation"].initial = nations.first().code
+        self.fields["required_by"].initial = timezone.localdate() + dt.timedelta(days=7)
+
+    def clean_nsn(self):
+        nsn = self.cleaned_data["nsn"].strip()
+        item = Item.objects.filter(nsn=nsn).first()
+        if item is None:
+            raise forms.ValidationError(_("No item with this NSN in the catalog."))
+        return item
+
+    def clean_required_by(self):
+        value = self.cleaned_data["required_by"]
+        if value < timezone.localdate():
+            raise forms.ValidationError(_("The required-by date is in the past."))
+        return value
+
+    def clean(self):
+        data = super().clean()
+        option = data.get("source_option") or ""
+        if option:
+            nation_code, _sep, center_code = option.partition("|")
+            data["supplying_nation"] = Nation.objects.filter(code=nation_code).first()
+            data["source_center"] = LogisticsCenter.objects.filter(code=center_code).first()
+        if not data.get("supplying_nation") or not data.get("source_center"):
+            raise forms.ValidationError(_("Pick a sourcing suggestion, or choose the supplying nation and the "
+                                          "source center."))
+        return data
+
+
+class CommentForm(forms.Form):
+    comment = forms.CharField(label=_("Comment"), max_length=2000, required=False)
+
+
+class ApproveForm(CommentForm):
+    quantity = forms.IntegerField(label=_("Quantity to approve"), min_value=1, max_value=MAX_QUANTITY)
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(label=_("Reason for the refusal"), max_length=2000)
+
+
+class ReceiveForm(CommentForm):
+    quantity = forms.IntegerField(label=_("Quantity received"), min_value=0, max_value=MAX_QUANTITY)

@@ -1,0 +1,21 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("requests/", views.request_list, name="request-list"),
+    path("requests/new/", views.request_new, name="request-new"),
+    path("requests/sourcing/", views.request_sourcing, name="request-sourcing"),
+    path("requests/<int:pk>/", views.request_detail, name="request-detail-page"),
+    path("requests/<int:pk>/<str:action>/", views.request_action, name="request-action"),
+    path("shortfalls/", views.shortfall_list, name="shortfall-list"),
+    path("discrepancies/", views.discrepancy_list, name="discrepancy-list"),
+    path("discrepancies/<int:pk>/resolve/", views.discrepancy_resolve, name="discrepancy-resolve"),
+    path("flags/<str:kind>/<int:pk>/acknowledge/", views.flag_acknowledge, name="flag-acknowledge"),
+    path("reconciliation/", views.reconciliation_list, name="reconciliation-list"),
+    path("reconciliation/start/", views.reconciliation_start, name="reconciliation-start"),
+    path("reconciliation/<int:pk>/progress/", views.reconciliation_progress, name="reconciliation-progress"),
+    path("notifications/", views.notification_list, name="notification-list"),
+    path("notifications/read/", views.notification_read, name="notification-read-all"),
+    path("notifications/<int:pk>/read/", views.notification_read, name="notification-read"),
+]
