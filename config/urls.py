@@ -2,8 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from .api_urls import api_v1, schema_urls
+from .health import healthz, readyz
 
 urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),
