@@ -250,7 +250,8 @@ def resolve_count_discrepancy(*, discrepancy: Discrepancy, user, accept: bool, c
 
     from .models import DiscrepancyResolution
 
-    discrepancy = Discrepancy.objects.select_for_update().select_related("stock").get(pk=discrepancy.pk)
+    # lock the discrepancy row only: PostgreSQL refuses FOR UPDATE on the nullable side of the outer join
+    discrepancy = Discrepancy.objects.select_for_update(of=("self",)).select_related("stock").get(pk=discrepancy.pk)
     if discrepancy.kind != DiscrepancyKind.COUNT_MISMATCH or discrepancy.stock is None:
         raise InvalidTransition("Only count discrepancies are settled by accepting or rejecting the count.")
     access.require(user, "stock.adjust", discrepancy.stock)
