@@ -112,7 +112,9 @@ def prepare_database(db: str, stocks: int, movements: int, *, reuse: bool) -> fl
     return seconds
 
 
-def measure(db: str, *, clients: int, duration: float, workers: int, threads: int, explain: bool) -> dict:
+def measure(
+    db: str, *, clients: int, duration: float, workers: int, threads: int, explain: bool, reference: bool = False
+) -> dict:
     info = django_json(db, PREPARE.format(nation=NATION, nation_lower=NATION.lower(), clients=clients))
     base = f"/api/v1/stocks/?center={info['center']}&page_size=50"
     print(f"\n-- {db}: {info['stocks']:,} stocks; {info['at_center']:,} at {info['center']}, "
@@ -132,6 +134,11 @@ def measure(db: str, *, clients: int, duration: float, workers: int, threads: in
     with gunicorn(db, workers=workers, threads=threads) as server:
         warm_up(server.port, info["tokens"], base)
         result = run_load(server.port, info["tokens"], next_request, duration=duration, max_requests=10_000_000)
+        ceiling = None
+        if reference:  # what the framework alone allows on this machine: a small list with no per-row access rules
+            warm_up(server.port, info["tokens"], "/api/v1/nations/")
+            ceiling = run_load(server.port, info["tokens"], lambda _c: ("GET", "/api/v1/nations/", None),
+                               duration=duration / 2, max_requests=10_000_000)  # fmt: skip
     other = result.requests - result.statuses[200]
     print(f"through {server.description}, {clients} clients, {result.seconds:.1f} s")
     print(f"responses: {result.requests}; 200: {result.statuses[200]}  other: {other}"
@@ -140,7 +147,13 @@ def measure(db: str, *, clients: int, duration: float, workers: int, threads: in
     print(latency_line(result))
     if result.errors:
         print("client errors (first 5):", *result.errors[:5], sep="\n  ")
-    return {"db": db, "result": result, "other": other, "info": info, "server": server.description}
+    if ceiling is not None:
+        print(f"reference, same server and clients, GET /api/v1/nations/ (30 rows, no per-row access rules): "
+              f"{ceiling.rate_of(200):.1f} requests/s, p50 {ceiling.percentile(50):.1f} ms, "
+              f"p99 {ceiling.percentile(99):.1f} ms")  # fmt: skip
+        other += ceiling.requests - ceiling.statuses[200]
+    return {"db": db, "result": result, "other": other, "info": info, "server": server.description,
+            "ceiling": ceiling}  # fmt: skip
 
 
 def main() -> int:
@@ -164,7 +177,7 @@ def main() -> int:
     print(machine_line())
     generated = {db: prepare_database(db, stocks, movements, reuse=args.reuse) for db, stocks, movements in sets}
     runs = [measure(db, clients=args.clients, duration=duration, workers=args.workers, threads=args.threads,
-                    explain=args.explain) for db, _, _ in sets]  # fmt: skip
+                    explain=args.explain, reference=db == sets[-1][0]) for db, _, _ in sets]  # fmt: skip
     big, small = runs[0]["result"], runs[1]["result"]
     slowdown = small.rate_of(200) / big.rate_of(200) if big.rate_of(200) else float("inf")
     p50_ratio = big.percentile(50) / small.percentile(50) if small.percentile(50) else float("inf")
@@ -189,6 +202,7 @@ def main() -> int:
             f"{label}_p95_ms": round(r.percentile(95), 1), f"{label}_p99_ms": round(r.percentile(99), 1),
             f"{label}_generate_s": None if generated[run["db"]] is None else round(generated[run["db"]], 1),
         })  # fmt: skip
+    figures["reference_nations_req_per_s"] = round(runs[1]["ceiling"].rate_of(200), 1)
     print_result_json("api_stock_list", figures)
     return 0 if all(run["other"] == 0 for run in runs) else 1
 
