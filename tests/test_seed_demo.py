@@ -11,6 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.http import HttpRequest
 from django.db import transaction
 from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
@@ -98,7 +99,7 @@ def test_if_empty_does_nothing_on_a_seeded_database(seeded):
     output = seed("--if-empty", "--password", "another-password-1")
     assert row_counts() == before
     assert "not loaded" in output
-    assert Client().login(username="fra-logistics", password=PASSWORD)  # passwords untouched too
+    assert Client().login(request=HttpRequest(), username="fra-logistics", password=PASSWORD)  # passwords untouched too
 
 
 @pytest.mark.django_db
@@ -207,12 +208,12 @@ def test_demo_users_log_in_and_hold_their_roles(seeded):
         user = User.objects.get(username=username)
         assert roles_of(user) == roles, username
         assert not user.is_staff and not user.is_superuser, username
-        assert Client().login(username=username, password=PASSWORD), username
-    assert not Client().login(username="fra-logistics", password="wrong-password")
+        assert Client().login(request=HttpRequest(), username=username, password=PASSWORD), username
+    assert not Client().login(request=HttpRequest(), username="fra-logistics", password="wrong-password")
 
     admin = User.objects.get(username="admin")
     assert admin.is_superuser and admin.is_staff
-    assert Client().login(username="admin", password=PASSWORD)
+    assert Client().login(request=HttpRequest(), username="admin", password=PASSWORD)
 
 
 @pytest.mark.django_db
@@ -229,5 +230,5 @@ def test_rerun_resets_the_demo_password_to_settings_demo_password(seeded):
     with override_settings(DEMO_PASSWORD="from-settings-pass-7"):
         output = seed()
     assert "Password for every demo user: from-settings-pass-7" in output
-    assert Client().login(username="coordinator", password="from-settings-pass-7")
-    assert not Client().login(username="coordinator", password=PASSWORD)
+    assert Client().login(request=HttpRequest(), username="coordinator", password="from-settings-pass-7")
+    assert not Client().login(request=HttpRequest(), username="coordinator", password=PASSWORD)
