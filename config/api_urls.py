@@ -1,7 +1,7 @@
 """REST API v1 for national systems: one router over the apps' viewsets, plus the schema and its docs."""
 
-from django.urls import path
 from csp.decorators import csp_update
+from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
