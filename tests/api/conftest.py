@@ -1,0 +1,179 @@
+"""One scenario shared by the API tests, and clients that authenticate the way real callers do.
+
+    nations   FRA (requester), DEU (supplier), ITA (outsider to FRA's business)
+    MLC-A     multinational, hosted by DEU; participants FRA and DEU (not ITA)
+    NAT-B     national, ITA; participant ITA
+    NAT-F     national, FRA; participant FRA (destination of FRA's requests; nobody holds stock there yet)
+    items     fuel 9130-12-000-0002, rations 8970-14-000-0001
+    stocks    deu_shared  DEU fuel    @MLC-A  200  shared   (the supplier's stock of FRA's requests)
+              deu_private DEU rations @MLC-A  100
+              fra_private FRA rations @MLC-A   50
+              ita_shared  ITA fuel    @NAT-B   70  shared
+              ita_private ITA rations @NAT-B   80
+    users     fra_logistics, fra_liaison, deu_logistics, deu_liaison, ita_logistics, ita_liaison,
+              mlc_a_operator, nat_b_operator, nat_f_operator, coordinator, no_role,
+              dual_hat (FRA logistics officer and DEU liaison officer at once),
+              fra_system / ita_system (national systems: service accounts holding their nation's logistics role)
+
+Humans authenticate with a real session (``force_login``), national systems with a real
+``Authorization: Bearer`` token, so the tests go through the same authentication classes as production.
+"""
+
+from types import SimpleNamespace
+
+import pytest
+from django.db.models import Sum
+from django.db.models.functions import Coalesce
+from rest_framework.test import APIClient
+
+from coordination.models import RequestStatus, SupplyRequest
+from inventory.models import CenterKind, Stock
+from nations import access
+from nations.models import ServiceAccount
+from nations.roles import Role
+from nations.tokens import issue_token
+from tests.factories import CenterFactory, ItemFactory, NationFactory, UserFactory, stock_with
+
+FUEL_NSN = "9130-12-000-0002"
+RATIONS_NSN = "8970-14-000-0001"
+PROBLEM_JSON = "application/problem+json"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def build_scenario() -> SimpleNamespace:
+    fra = NationFactory(code="FRA", name="France", ncb_code="14")
+    deu = NationFactory(code="DEU", name="Germany", ncb_code="12")
+    ita = NationFactory(code="ITA", name="Italy", ncb_code="15")
+    mlc_a = CenterFactory(code="MLC-A", host_nation=deu, kind=CenterKind.MULTINATIONAL, latitude=50, longitude=7)
+    mlc_a.participants.set([fra, deu])
+    nat_b = CenterFactory(code="NAT-B", host_nation=ita, kind=CenterKind.NATIONAL, latitude=45, longitude=9)
+    nat_b.participants.set([ita])
+    nat_f = CenterFactory(code="NAT-F", host_nation=fra, kind=CenterKind.NATIONAL, latitude=48, longitude=2)
+    nat_f.participants.set([fra])
+    fuel = ItemFactory(nsn=FUEL_NSN, name="Diesel fuel", supply_class="III", unit_of_issue="L")
+    rations = ItemFactory(nsn=RATIONS_NSN, name="Ration pack", supply_class="I", unit_of_issue="EA")
+
+    grants = {
+        "fra_logistics": [(Role.LOGISTICS, fra)],
+        "fra_liaison": [(Role.LIAISON, fra)],
+        "deu_logistics": [(Role.LOGISTICS, deu)],
+        "deu_liaison": [(Role.LIAISON, deu)],
+        "ita_logistics": [(Role.LOGISTICS, ita)],
+        "ita_liaison": [(Role.LIAISON, ita)],
+        "dual_hat": [(Role.LOGISTICS, fra), (Role.LIAISON, deu)],
+        "mlc_a_operator": [(Role.OPERATOR, mlc_a)],
+        "nat_b_operator": [(Role.OPERATOR, nat_b)],
+        "nat_f_operator": [(Role.OPERATOR, nat_f)],
+        "coordinator": [(Role.COORDINATOR, None)],
+        "fra_system": [(Role.LOGISTICS, fra)],
+        "ita_system": [(Role.LOGISTICS, ita)],
+        "no_role": [],
+    }
+    users = {}
+    for name, roles in grants.items():
+        users[name] = UserFactory(username=name.replace("_", "-"))
+        for role, target in roles:
+            access.grant_role(users[name], role, target)
+    ServiceAccount.objects.create(user=users["fra_system"], nation=fra, description="FRA national system")
+    ServiceAccount.objects.create(user=users["ita_system"], nation=ita, description="ITA national system")
+
+    seeder = UserFactory(username="ledger-seeder")
+    stocks = {
+        "deu_shared": stock_with(200, actor=seeder, nation=deu, center=mlc_a, item=fuel, shared=True),
+        "deu_private": stock_with(100, actor=seeder, nation=deu, center=mlc_a, item=rations, shared=False),
+        "fra_private": stock_with(50, actor=seeder, nation=fra, center=mlc_a, item=rations, shared=False),
+        "ita_shared": stock_with(70, actor=seeder, nation=ita, center=nat_b, item=fuel, shared=True),
+        "ita_private": stock_with(80, actor=seeder, nation=ita, center=nat_b, item=rations, shared=False),
+    }
+    return SimpleNamespace(
+        fra=fra,
+        deu=deu,
+        ita=ita,
+        mlc_a=mlc_a,
+        nat_b=nat_b,
+        nat_f=nat_f,
+        fuel=fuel,
+        rations=rations,
+        users=users,
+        stocks=stocks,
+        seeder=seeder,
+    )
+
+
+@pytest.fixture
+def world(db) -> SimpleNamespace:
+    return build_scenario()
+
+
+def session_client(user) -> APIClient:
+    """A client logged in with a real session, as the browser is."""
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+def token_client(user) -> APIClient:
+    """A client sending ``Authorization: Bearer <token>``, as a national system does."""
+    _, raw = issue_token(user=user, name="tests", expires_in_days=30)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def as_user(world):
+    """``as_user("deu_liaison")``: a session client for a scenario user (cached per test)."""
+    clients = {}
+
+    def get(name: str) -> APIClient:
+        if name not in clients:
+            clients[name] = session_client(world.users[name])
+        return clients[name]
+
+    return get
+
+
+# --- assertions about the books ------------------------------------------------------------------------------
+
+
+def assert_ledger_reconciles() -> None:
+    """Every stock's on_hand equals the sum of its movements, and its last movement's balance_after."""
+    for stock in Stock.objects.annotate(ledger=Coalesce(Sum("movements__quantity"), 0)):
+        assert stock.on_hand == stock.ledger, f"stock {stock.pk}: on_hand {stock.on_hand} != ledger {stock.ledger}"
+        last = stock.movements.order_by("-id").first()
+        if last is not None:
+            assert last.balance_after == stock.on_hand, f"stock {stock.pk}: last balance_after != on_hand"
+        assert 0 <= stock.reserved <= stock.on_hand
+
+
+def assert_reservations_reconcile() -> None:
+    """Every stock's reserved equals what approved, not yet dispatched requests hold at it."""
+    for stock in Stock.objects.all():
+        held = SupplyRequest.objects.filter(
+            status=RequestStatus.APPROVED,
+            supplying_nation_id=stock.nation_id,
+            source_center_id=stock.center_id,
+            item_id=stock.item_id,
+        ).aggregate(total=Coalesce(Sum("quantity_approved"), 0))["total"]
+        assert stock.reserved == held, f"stock {stock.pk}: reserved {stock.reserved} != approved {held}"
+
+
+def assert_books_reconcile() -> None:
+    assert_ledger_reconciles()
+    assert_reservations_reconcile()
+
+
+def assert_problem(response, status: int, code: str | None = None) -> dict:
+    """The response is an RFC 9457 problem with `status` (and `code`, when given)."""
+    assert response.status_code == status, (response.status_code, getattr(response, "data", response.content))
+    assert response["Content-Type"].startswith(PROBLEM_JSON), response["Content-Type"]
+    body = response.json()
+    assert body["status"] == status
+    assert body["title"] and body["type"] and "detail" in body
+    if code is not None:
+        assert body["code"] == code, body
+    return body
