@@ -65,6 +65,7 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
         return response
 
     def _payload(self):
+        # Actions fetch their request first: one the caller may not see answers 404 whatever the body holds.
         serializer = self.get_serializer(data=self.request.data)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
@@ -89,43 +90,49 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
     @extend_schema(request=s.CommentSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
+        target = self.get_object()
         data = self._payload()
-        return self._detail(services.submit_request(request=self.get_object(), actor=request.user,
+        return self._detail(services.submit_request(request=target, actor=request.user,
                                                     comment=data["comment"]))
 
     @extend_schema(request=s.ApproveSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
+        target = self.get_object()
         data = self._payload()
-        return self._detail(services.approve_request(request=self.get_object(), approver=request.user,
+        return self._detail(services.approve_request(request=target, approver=request.user,
                                                      quantity=data.get("quantity"), comment=data["comment"]))
 
     @extend_schema(request=s.RejectSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
+        target = self.get_object()
         data = self._payload()
-        return self._detail(services.reject_request(request=self.get_object(), approver=request.user,
+        return self._detail(services.reject_request(request=target, approver=request.user,
                                                     reason=data["reason"]))
 
     @extend_schema(request=s.CommentSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"], url_path="dispatch", url_name="dispatch")
     def dispatch_(self, request, pk=None):
+        target = self.get_object()
         data = self._payload()
-        return self._detail(services.dispatch_request(request=self.get_object(), actor=request.user,
+        return self._detail(services.dispatch_request(request=target, actor=request.user,
                                                       comment=data["comment"]))
 
     @extend_schema(request=s.ReceiveSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
     def receive(self, request, pk=None):
+        target = self.get_object()
         data = self._payload()
-        return self._detail(services.receive_request(request=self.get_object(), actor=request.user,
+        return self._detail(services.receive_request(request=target, actor=request.user,
                                                      quantity=data.get("quantity"), comment=data["comment"]))
 
     @extend_schema(request=s.CommentSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
+        target = self.get_object()
         data = self._payload()
-        return self._detail(services.cancel_request(request=self.get_object(), actor=request.user,
+        return self._detail(services.cancel_request(request=target, actor=request.user,
                                                     comment=data["comment"]))
 
 
