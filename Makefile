@@ -2,7 +2,8 @@
 #
 #   make run      virtualenv + install, migrate, load the demo scenario if the database is empty, serve
 #                 http://$(HOST):$(PORT)  (SQLite in var/ unless DATABASE_URL is set)
-#   make test     virtualenv + install with test extras, then pytest $(PYTEST_ARGS)
+#   make test     virtualenv + install with test extras (Playwright), Debian's chromium if missing (as root),
+#                 then pytest $(PYTEST_ARGS)
 #                 (uses DATABASE_URL / REDIS_URL from the environment when set)
 #   make lint     ruff check + ruff format --check
 #   make worker   Celery worker   (needs REDIS_URL; without it tasks run in-process and no worker is needed)
@@ -42,6 +43,7 @@ run: venv
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 test: venv
+	@sh tests/e2e/install-chromium.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: venv
