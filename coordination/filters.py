@@ -1,20 +1,39 @@
 """Filtersets shared by the browser pages and the API."""
 
 import django_filters
+from django.utils.translation import gettext_lazy as _
 
-from .models import Discrepancy, ReconciliationRun, RequestStatus, Shortfall, SupplyRequest
+from .models import (
+    Discrepancy,
+    DiscrepancyKind,
+    Priority,
+    ReconciliationRun,
+    RequestStatus,
+    RunStatus,
+    Severity,
+    Shortfall,
+    ShortfallKind,
+    SupplyRequest,
+)
 
 
 class SupplyRequestFilter(django_filters.FilterSet):
-    status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices)
-    requesting_nation = django_filters.CharFilter(field_name="requesting_nation__code", lookup_expr="iexact")
-    supplying_nation = django_filters.CharFilter(field_name="supplying_nation__code", lookup_expr="iexact")
-    source_center = django_filters.CharFilter(field_name="source_center__code", lookup_expr="iexact")
-    destination_center = django_filters.CharFilter(field_name="destination_center__code", lookup_expr="iexact")
-    nsn = django_filters.CharFilter(field_name="item__nsn")
-    reference = django_filters.CharFilter(lookup_expr="iexact")
-    required_by_before = django_filters.DateFilter(field_name="required_by", lookup_expr="lte")
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+    status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices, label=_("Status"))
+    priority = django_filters.ChoiceFilter(choices=Priority.choices, label=_("Priority"))
+    requesting_nation = django_filters.CharFilter(field_name="requesting_nation__code", lookup_expr="iexact",
+                                                  label=_("Requesting nation"))
+    supplying_nation = django_filters.CharFilter(field_name="supplying_nation__code", lookup_expr="iexact",
+                                                 label=_("Supplying nation"))
+    source_center = django_filters.CharFilter(field_name="source_center__code", lookup_expr="iexact",
+                                              label=_("Source center"))
+    destination_center = django_filters.CharFilter(field_name="destination_center__code", lookup_expr="iexact",
+                                                   label=_("Destination center"))
+    nsn = django_filters.CharFilter(field_name="item__nsn", label=_("NSN"))
+    reference = django_filters.CharFilter(lookup_expr="iexact", label=_("Reference"))
+    required_by_before = django_filters.DateFilter(field_name="required_by", lookup_expr="lte",
+                                                  label=_("Required by (at the latest)"))
+    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt",
+                                                 label=_("Updated after"))
 
     class Meta:
         model = SupplyRequest
@@ -23,17 +42,21 @@ class SupplyRequestFilter(django_filters.FilterSet):
 
 
 class FlagFilter(django_filters.FilterSet):
-    open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull", label="Still open")
-    acknowledged = django_filters.BooleanFilter(field_name="acknowledged_at", lookup_expr="isnull", exclude=True)
-    center = django_filters.CharFilter(field_name="stock__center__code", lookup_expr="iexact")
-    nation = django_filters.CharFilter(field_name="stock__nation__code", lookup_expr="iexact")
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+    open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull", label=_("Still open"))
+    acknowledged = django_filters.BooleanFilter(field_name="acknowledged_at", lookup_expr="isnull", exclude=True,
+                                                label=_("Acknowledged"))
+    center = django_filters.CharFilter(field_name="stock__center__code", lookup_expr="iexact", label=_("Center code"))
+    nation = django_filters.CharFilter(field_name="stock__nation__code", lookup_expr="iexact", label=_("Nation code"))
+    severity = django_filters.ChoiceFilter(choices=Severity.choices, label=_("Severity"))
+    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt",
+                                                 label=_("Updated after"))
 
 
 class ShortfallFilter(FlagFilter):
-    center = django_filters.CharFilter(field_name="center__code", lookup_expr="iexact")
-    nation = django_filters.CharFilter(field_name="nation__code", lookup_expr="iexact")
-    nsn = django_filters.CharFilter(field_name="item__nsn")
+    kind = django_filters.ChoiceFilter(choices=ShortfallKind.choices, label=_("Kind"))
+    center = django_filters.CharFilter(field_name="center__code", lookup_expr="iexact", label=_("Center code"))
+    nation = django_filters.CharFilter(field_name="nation__code", lookup_expr="iexact", label=_("Nation code"))
+    nsn = django_filters.CharFilter(field_name="item__nsn", label=_("NSN"))
 
     class Meta:
         model = Shortfall
@@ -41,13 +64,17 @@ class ShortfallFilter(FlagFilter):
 
 
 class DiscrepancyFilter(FlagFilter):
+    kind = django_filters.ChoiceFilter(choices=DiscrepancyKind.choices, label=_("Kind"))
+
     class Meta:
         model = Discrepancy
         fields = ["kind", "severity", "open", "acknowledged", "center", "nation", "updated_after"]
 
 
 class ReconciliationRunFilter(django_filters.FilterSet):
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+    status = django_filters.ChoiceFilter(choices=RunStatus.choices, label=_("Status"))
+    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt",
+                                                 label=_("Updated after"))
 
     class Meta:
         model = ReconciliationRun

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from inventory.models import SupplyClass
 
@@ -11,13 +13,13 @@ from .queries import FlagQuerySet, SupplyRequestQuerySet
 
 
 class RequestStatus(models.TextChoices):
-    DRAFT = "draft", "Draft"
-    SUBMITTED = "submitted", "Submitted"
-    APPROVED = "approved", "Approved"
-    DISPATCHED = "dispatched", "Dispatched"
-    RECEIVED = "received", "Received"
-    REJECTED = "rejected", "Rejected"
-    CANCELLED = "cancelled", "Cancelled"
+    DRAFT = "draft", _("Draft")
+    SUBMITTED = "submitted", _("Submitted")
+    APPROVED = "approved", _("Approved")
+    DISPATCHED = "dispatched", _("Dispatched")
+    RECEIVED = "received", _("Received")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 OPEN_STATUSES = [RequestStatus.DRAFT, RequestStatus.SUBMITTED, RequestStatus.APPROVED, RequestStatus.DISPATCHED]
@@ -35,9 +37,9 @@ TRANSITIONS: dict[str, set[str]] = {
 
 
 class Priority(models.TextChoices):
-    URGENT = "urgent", "Urgent"
-    PRIORITY = "priority", "Priority"
-    ROUTINE = "routine", "Routine"
+    URGENT = "urgent", _("Urgent")
+    PRIORITY = "priority", pgettext_lazy("priority level", "Priority")
+    ROUTINE = "routine", _("Routine")
 
 
 class SupplyRequest(models.Model):
@@ -157,8 +159,8 @@ class DaysOfSupplyTarget(models.Model):
 
 
 class Severity(models.TextChoices):
-    WARNING = "warning", "Warning"
-    CRITICAL = "critical", "Critical"
+    WARNING = "warning", _("Warning")
+    CRITICAL = "critical", _("Critical")
 
 
 class Flag(models.Model):
@@ -185,9 +187,9 @@ class Flag(models.Model):
 
 
 class ShortfallKind(models.TextChoices):
-    BELOW_SAFETY = "below_safety", "Below safety level"
-    LOW_DAYS_OF_SUPPLY = "low_days_of_supply", "Low days of supply"
-    UNMET_DEMAND = "unmet_demand", "Unmet demand"
+    BELOW_SAFETY = "below_safety", _("Below safety level")
+    LOW_DAYS_OF_SUPPLY = "low_days_of_supply", _("Low days of supply")
+    UNMET_DEMAND = "unmet_demand", _("Unmet demand")
 
 
 class Shortfall(Flag):
@@ -227,18 +229,18 @@ class Shortfall(Flag):
 
 
 class DiscrepancyKind(models.TextChoices):
-    LEDGER_MISMATCH = "ledger_mismatch", "On hand differs from the ledger"
-    RESERVATION_MISMATCH = "reservation_mismatch", "Reserved differs from approved requests"
-    COUNT_MISMATCH = "count_mismatch", "Physical count differs from the books"
-    OVERDUE_DISPATCH = "overdue_dispatch", "Approved request not dispatched in time"
-    SHORT_RECEIPT = "short_receipt", "Less received than dispatched"
+    LEDGER_MISMATCH = "ledger_mismatch", _("On hand differs from the ledger")
+    RESERVATION_MISMATCH = "reservation_mismatch", _("Reserved differs from approved requests")
+    COUNT_MISMATCH = "count_mismatch", _("Physical count differs from the books")
+    OVERDUE_DISPATCH = "overdue_dispatch", _("Approved request not dispatched in time")
+    SHORT_RECEIPT = "short_receipt", _("Less received than dispatched")
 
 
 class DiscrepancyResolution(models.TextChoices):
-    CLEARED = "cleared", "Condition cleared"
-    COUNT_ACCEPTED = "count_accepted", "Count accepted (adjusted)"
-    COUNT_REJECTED = "count_rejected", "Count rejected"
-    CLOSED = "closed", "Closed by a user"
+    CLEARED = "cleared", _("Condition cleared")
+    COUNT_ACCEPTED = "count_accepted", _("Count accepted (adjusted)")
+    COUNT_REJECTED = "count_rejected", _("Count rejected")
+    CLOSED = "closed", _("Closed by a user")
 
 
 class Discrepancy(Flag):
@@ -276,10 +278,15 @@ class Discrepancy(Flag):
 
 
 class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FAILED = "failed", _("Failed")
+
+
+# What a run's findings count, by key (the flag kinds, and the pools it refreshed).
+FINDING_LABELS = {**dict(DiscrepancyKind.choices), **dict(ShortfallKind.choices),
+                  "pool_items": _("Pool items refreshed")}
 
 
 class ReconciliationRun(models.Model):
@@ -317,6 +324,11 @@ class ReconciliationRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED)
+
+    @property
+    def findings_labelled(self) -> list[tuple[str, int]]:
+        """The findings as (label in the user's language, count) pairs, for pages."""
+        return [(FINDING_LABELS.get(kind, kind), n) for kind, n in (self.findings or {}).items()]
 
 
 class CenterReconciliation(models.Model):
@@ -358,12 +370,12 @@ class PoolSummary(models.Model):
 
 
 class EventType(models.TextChoices):
-    REQUEST_SUBMITTED = "request.submitted", "Request submitted"
-    REQUEST_APPROVED = "request.approved", "Request approved"
-    REQUEST_REJECTED = "request.rejected", "Request rejected"
-    REQUEST_DISPATCHED = "request.dispatched", "Request dispatched"
-    REQUEST_RECEIVED = "request.received", "Request received"
-    SHORTFALL_CRITICAL = "shortfall.critical", "New critical shortfall"
+    REQUEST_SUBMITTED = "request.submitted", _("Request submitted")
+    REQUEST_APPROVED = "request.approved", _("Request approved")
+    REQUEST_REJECTED = "request.rejected", _("Request rejected")
+    REQUEST_DISPATCHED = "request.dispatched", _("Request dispatched")
+    REQUEST_RECEIVED = "request.received", _("Request received")
+    SHORTFALL_CRITICAL = "shortfall.critical", _("New critical shortfall")
 
 
 class Notification(models.Model):
@@ -408,9 +420,9 @@ class WebhookEndpoint(models.Model):
 
 
 class DeliveryStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Failed (gave up)"
+    PENDING = "pending", _("Pending")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed (gave up)")
 
 
 class WebhookDelivery(models.Model):

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from inventory.models import LogisticsCenter
 from nations import access
@@ -57,7 +58,7 @@ def start_reconciliation(*, user=None, center: LogisticsCenter | None = None,
             overlapping = overlapping.filter(center__isnull=True) | overlapping.filter(center=center)
         busy = overlapping.first()
         if busy is not None:
-            raise RunInProgress(f"Reconciliation #{busy.pk} is still running for these centers.")
+            raise RunInProgress(_("Reconciliation #%(n)s is still running for these centers.") % {"n": busy.pk})
         total = 1 if center is not None else LogisticsCenter.objects.count()
         run = ReconciliationRun.objects.create(center=center, started_by=user, trigger=trigger,
                                                centers_total=total)

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from inventory.models import Item, LogisticsCenter, MovementKind, Stock
 from inventory.services import get_or_create_stock, lock_stock, post_movement
@@ -38,10 +39,9 @@ def _lock_request(request: SupplyRequest) -> SupplyRequest:
 
 def _check_transition(request: SupplyRequest, to_status: str) -> None:
     if not request.can_move_to(to_status):
-        raise InvalidTransition(
-            f"{request} is {request.get_status_display().lower()}; it cannot be "
-            f"{RequestStatus(to_status).label.lower()}."
-        )
+        raise InvalidTransition(_("%(request)s is %(status)s; it cannot be %(to_status)s.") % {
+            "request": request, "status": request.get_status_display().lower(),
+            "to_status": RequestStatus(to_status).label.lower()})
 
 
 def _record(request: SupplyRequest, *, to_status: str, actor, comment: str = "", quantity: int | None = None,
@@ -57,7 +57,7 @@ def _record(request: SupplyRequest, *, to_status: str, actor, comment: str = "",
 
 def _whole_positive(value, field: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValidationError({field: "Enter a whole number greater than zero."})
+        raise ValidationError({field: _("Enter a whole number greater than zero.")})
     return value
 
 
@@ -79,15 +79,15 @@ def create_request(*, requester, requesting_nation: Nation, supplying_nation: Na
     access.require(requester, "request.create", draft)
     errors = {}
     if requesting_nation.pk == supplying_nation.pk:
-        errors["supplying_nation"] = "A nation cannot request supplies from itself."
+        errors["supplying_nation"] = _("A nation cannot request supplies from itself.")
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-        errors["quantity"] = "Enter a whole number greater than zero."
+        errors["quantity"] = _("Enter a whole number greater than zero.")
     if not justification or not justification.strip():
-        errors["justification"] = "Say why the supplies are needed."
+        errors["justification"] = _("Say why the supplies are needed.")
     if priority not in Priority.values:
-        errors["priority"] = f"Choose one of {', '.join(Priority.values)}."
+        errors["priority"] = _("Choose one of %(choices)s.") % {"choices": ", ".join(Priority.values)}
     if required_by and required_by < timezone.localdate():
-        errors["required_by"] = "The required-by date is in the past."
+        errors["required_by"] = _("The required-by date is in the past.")
     if errors:
         raise ValidationError(errors)
     draft.save()
@@ -122,20 +122,21 @@ def approve_request(*, request: SupplyRequest, approver, quantity: int | None = 
     if request.created_by_id == getattr(approver, "pk", None):
         from django.core.exceptions import PermissionDenied
 
-        raise PermissionDenied("Whoever raised a request cannot approve it.")
+        raise PermissionDenied(_("Whoever raised a request cannot approve it."))
     access.require(approver, "request.approve", request)
     _check_transition(request, RequestStatus.APPROVED)
     quantity = request.quantity_requested if quantity is None else _whole_positive(quantity, "quantity")
     if quantity > request.quantity_requested:
-        raise ValidationError({"quantity": f"Cannot approve more than the {request.quantity_requested} requested."})
+        raise ValidationError({"quantity": _("Cannot approve more than the %(n)s requested.") % {
+            "n": request.quantity_requested}})
     supplier = _supplier_stock(request)
     if supplier is None:
-        raise InsufficientStock(f"{request.supplying_nation.code} holds no {request.item.nsn} at "
-                                f"{request.source_center.code}.")
+        raise InsufficientStock(_("%(nation)s holds no %(nsn)s at %(center)s.") % {
+            "nation": request.supplying_nation.code, "nsn": request.item.nsn, "center": request.source_center.code})
     stock = lock_stock(supplier.pk)
     if stock.available < quantity:
-        raise InsufficientStock(f"Only {stock.available} available at {request.source_center.code}; "
-                                f"cannot reserve {quantity}.")
+        raise InsufficientStock(_("Only %(available)s available at %(center)s; cannot reserve %(quantity)s.") % {
+            "available": stock.available, "center": request.source_center.code, "quantity": quantity})
     stock.reserved += quantity
     stock.save(update_fields=["reserved", "updated_at"])
     request.quantity_approved = quantity
@@ -150,7 +151,7 @@ def approve_request(*, request: SupplyRequest, approver, quantity: int | None = 
 def reject_request(*, request: SupplyRequest, approver, reason: str) -> SupplyRequest:
     """Refuse a submitted request; a reason is required."""
     if not reason or not reason.strip():
-        raise ValidationError({"reason": "Give the reason for the refusal."})
+        raise ValidationError({"reason": _("Give the reason for the refusal.")})
     request = _lock_request(request)
     access.require(approver, "request.reject", request)
     _check_transition(request, RequestStatus.REJECTED)
@@ -168,7 +169,8 @@ def dispatch_request(*, request: SupplyRequest, actor, comment: str = "") -> Sup
     quantity = request.quantity_approved
     stock = lock_stock(_supplier_stock(request).pk)
     if stock.reserved < quantity:  # only possible if the books were tampered with; reconciliation flags it
-        raise InsufficientStock(f"The reservation of {quantity} is missing at {request.source_center.code}.")
+        raise InsufficientStock(_("The reservation of %(quantity)s is missing at %(center)s.") % {
+            "quantity": quantity, "center": request.source_center.code})
     stock.reserved -= quantity
     post_movement(stock=stock, kind=MovementKind.TRANSFER_OUT, quantity=-quantity, actor=actor, request=request,
                   reason=f"Dispatched for {request.reference} to {request.destination_center.code}")
@@ -192,9 +194,9 @@ def receive_request(*, request: SupplyRequest, actor, quantity: int | None = Non
     if quantity is None:
         quantity = dispatched
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-        raise ValidationError({"quantity": "Enter a whole number, zero or more."})
+        raise ValidationError({"quantity": _("Enter a whole number, zero or more.")})
     if quantity > dispatched:
-        raise ValidationError({"quantity": f"Cannot receive more than the {dispatched} dispatched."})
+        raise ValidationError({"quantity": _("Cannot receive more than the %(n)s dispatched.") % {"n": dispatched}})
     if quantity > 0:
         stock = get_or_create_stock(nation=request.requesting_nation, center=request.destination_center,
                                     item=request.item)
@@ -253,10 +255,10 @@ def resolve_count_discrepancy(*, discrepancy: Discrepancy, user, accept: bool, c
     # lock the discrepancy row only: PostgreSQL refuses FOR UPDATE on the nullable side of the outer join
     discrepancy = Discrepancy.objects.select_for_update(of=("self",)).select_related("stock").get(pk=discrepancy.pk)
     if discrepancy.kind != DiscrepancyKind.COUNT_MISMATCH or discrepancy.stock is None:
-        raise InvalidTransition("Only count discrepancies are settled by accepting or rejecting the count.")
+        raise InvalidTransition(_("Only count discrepancies are settled by accepting or rejecting the count."))
     access.require(user, "stock.adjust", discrepancy.stock)
     if discrepancy.resolved_at is not None:
-        raise InvalidTransition("This discrepancy is already resolved.")
+        raise InvalidTransition(_("This discrepancy is already resolved."))
     if accept:
         delta = discrepancy.actual - discrepancy.expected
         if delta:

@@ -2,19 +2,22 @@
 
 import django_filters
 from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
 from .models import Stock, SupplyClass
 
 
 class StockFilter(django_filters.FilterSet):
-    center = django_filters.CharFilter(field_name="center__code", lookup_expr="iexact", label="Center code")
-    nation = django_filters.CharFilter(field_name="nation__code", lookup_expr="iexact", label="Nation code")
-    nsn = django_filters.CharFilter(field_name="item__nsn", label="NSN")
-    supply_class = django_filters.ChoiceFilter(field_name="item__supply_class", choices=SupplyClass.choices)
-    q = django_filters.CharFilter(method="filter_search", label="Item NSN or name")
-    shared = django_filters.BooleanFilter()
-    below_safety = django_filters.BooleanFilter(method="filter_below_safety", label="Below safety level")
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt")
+    center = django_filters.CharFilter(field_name="center__code", lookup_expr="iexact", label=_("Center code"))
+    nation = django_filters.CharFilter(field_name="nation__code", lookup_expr="iexact", label=_("Nation code"))
+    nsn = django_filters.CharFilter(field_name="item__nsn", label=_("NSN"))
+    supply_class = django_filters.ChoiceFilter(field_name="item__supply_class", choices=SupplyClass.choices,
+                                               label=_("Supply class"))
+    q = django_filters.CharFilter(method="filter_search", label=_("Item NSN or name"))
+    shared = django_filters.BooleanFilter(label=_("Shared"))
+    below_safety = django_filters.BooleanFilter(method="filter_below_safety", label=_("Below safety level"))
+    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt",
+                                                 label=_("Updated after"))
 
     class Meta:
         model = Stock

@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from .queries import MovementQuerySet, StockCountQuerySet, StockQuerySet
@@ -25,8 +26,8 @@ center_code_validator = RegexValidator(
 
 
 class CenterKind(models.TextChoices):
-    MULTINATIONAL = "multinational", "Multinational"
-    NATIONAL = "national", "National"
+    MULTINATIONAL = "multinational", _("Multinational")
+    NATIONAL = "national", _("National")
 
 
 class LogisticsCenter(models.Model):
@@ -77,31 +78,31 @@ class CenterUserObjectPermission(UserObjectPermissionBase):
 
 
 class SupplyClass(models.TextChoices):
-    I = "I", "I – Subsistence"  # noqa: E741 - NATO's own numbering
-    II = "II", "II – Clothing and equipment"
-    III = "III", "III – Fuels and lubricants"
-    IV = "IV", "IV – Construction"
-    V = "V", "V – Ammunition"
-    VI = "VI", "VI – Personal demand items"
-    VII = "VII", "VII – Major end items"
-    VIII = "VIII", "VIII – Medical supplies"
-    IX = "IX", "IX – Repair parts"
-    X = "X", "X – Non-military programs"
+    I = "I", _("I – Subsistence")  # noqa: E741 - NATO's own numbering
+    II = "II", _("II – Clothing and equipment")
+    III = "III", _("III – Fuels and lubricants")
+    IV = "IV", _("IV – Construction")
+    V = "V", _("V – Ammunition")
+    VI = "VI", _("VI – Personal demand items")
+    VII = "VII", _("VII – Major end items")
+    VIII = "VIII", _("VIII – Medical supplies")
+    IX = "IX", _("IX – Repair parts")
+    X = "X", _("X – Non-military programs")
 
 
 class UnitOfIssue(models.TextChoices):
-    EACH = "EA", "Each"
-    LITRE = "L", "Litre"
-    KILOGRAM = "KG", "Kilogram"
-    BOX = "BX", "Box"
-    CASE = "CS", "Case"
-    PACKAGE = "PG", "Package"
-    ROUND = "RD", "Round"
-    SET = "SE", "Set"
-    PAIR = "PR", "Pair"
-    DRUM = "DR", "Drum"
-    METRE = "M", "Metre"
-    ROLL = "RO", "Roll"
+    EACH = "EA", _("Each")
+    LITRE = "L", _("Litre")
+    KILOGRAM = "KG", _("Kilogram")
+    BOX = "BX", _("Box")
+    CASE = "CS", _("Case")
+    PACKAGE = "PG", _("Package")
+    ROUND = "RD", _("Round")
+    SET = "SE", _("Set")
+    PAIR = "PR", _("Pair")
+    DRUM = "DR", _("Drum")
+    METRE = "M", _("Metre")
+    ROLL = "RO", _("Roll")
 
 
 class Item(models.Model):
@@ -192,12 +193,12 @@ class Stock(models.Model):
 
 
 class MovementKind(models.TextChoices):
-    RECEIPT = "receipt", "Receipt"
-    ISSUE = "issue", "Issue"
-    TRANSFER_OUT = "transfer_out", "Transfer out"
-    TRANSFER_IN = "transfer_in", "Transfer in"
-    ADJUSTMENT = "adjustment", "Adjustment"
-    COUNT_CORRECTION = "count_correction", "Count correction"
+    RECEIPT = "receipt", _("Receipt")
+    ISSUE = "issue", _("Issue")
+    TRANSFER_OUT = "transfer_out", _("Transfer out")
+    TRANSFER_IN = "transfer_in", _("Transfer in")
+    ADJUSTMENT = "adjustment", _("Adjustment")
+    COUNT_CORRECTION = "count_correction", _("Count correction")
 
 
 INCOMING_KINDS = [MovementKind.RECEIPT, MovementKind.TRANSFER_IN]
@@ -241,9 +242,9 @@ class Movement(models.Model):
 
 
 class CountSource(models.TextChoices):
-    OPERATOR = "operator", "Center operator"
-    NATIONAL_SYSTEM = "national_system", "National system"
-    OFFICER = "officer", "Logistics officer"
+    OPERATOR = "operator", _("Center operator")
+    NATIONAL_SYSTEM = "national_system", _("National system")
+    OFFICER = "officer", _("Logistics officer")
 
 
 class StockReport(models.Model):

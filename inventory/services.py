@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from nations import access
 from nations.errors import InsufficientStock
@@ -51,14 +52,14 @@ def post_movement(*, stock: Stock, kind: str, quantity: int, actor, reason: str 
 
     Refuses (InsufficientStock) a change that would take on_hand below zero or below what is reserved."""
     if quantity == 0:
-        raise ValidationError({"quantity": "A movement must change the quantity."})
+        raise ValidationError({"quantity": _("A movement must change the quantity.")})
     new_on_hand = stock.on_hand + quantity
     if new_on_hand < 0:
-        raise InsufficientStock(f"Only {stock.on_hand} on hand; cannot take {-quantity}.")
+        raise InsufficientStock(_("Only %(on_hand)s on hand; cannot take %(quantity)s.") % {
+            "on_hand": stock.on_hand, "quantity": -quantity})
     if new_on_hand < stock.reserved:
-        raise InsufficientStock(
-            f"Only {stock.available} available ({stock.reserved} reserved); cannot take {-quantity}."
-        )
+        raise InsufficientStock(_("Only %(available)s available (%(reserved)s reserved); cannot take %(quantity)s.") % {
+            "available": stock.available, "reserved": stock.reserved, "quantity": -quantity})
     stock.on_hand = new_on_hand
     # reserved is saved too: a dispatch lowers it on the same locked row in the same step
     stock.save(update_fields=["on_hand", "reserved", "updated_at"])
@@ -70,13 +71,13 @@ def post_movement(*, stock: Stock, kind: str, quantity: int, actor, reason: str 
 
 def _positive(quantity: int, field: str = "quantity") -> int:
     if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-        raise ValidationError({field: "Enter a whole number greater than zero."})
+        raise ValidationError({field: _("Enter a whole number greater than zero.")})
     return quantity
 
 
 def _reason_required(reason: str) -> str:
     if not reason or not reason.strip():
-        raise ValidationError({"reason": "Give a reason."})
+        raise ValidationError({"reason": _("Give a reason.")})
     return reason.strip()
 
 
@@ -106,7 +107,7 @@ def adjust_stock(*, stock: Stock, delta: int, actor, reason: str) -> Movement:
     access.require(actor, "stock.adjust", stock)
     reason = _reason_required(reason)
     if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
-        raise ValidationError({"delta": "Enter a non-zero whole number."})
+        raise ValidationError({"delta": _("Enter a non-zero whole number.")})
     return post_movement(stock=lock_stock(stock.pk), kind=MovementKind.ADJUSTMENT, quantity=delta, actor=actor,
                          reason=reason)
 
@@ -117,10 +118,10 @@ def record_count(*, stock: Stock, counted_quantity: int, counted_by, counted_at:
     """Record a physical count.  It does not change the books: reconciliation compares it with them."""
     access.require(counted_by, "stock.count", stock)
     if not isinstance(counted_quantity, int) or isinstance(counted_quantity, bool) or counted_quantity < 0:
-        raise ValidationError({"counted_quantity": "Enter a whole number, zero or more."})
+        raise ValidationError({"counted_quantity": _("Enter a whole number, zero or more.")})
     counted_at = counted_at or timezone.now()
     if counted_at > timezone.now() + timedelta(minutes=5):
-        raise ValidationError({"counted_at": "A count cannot be in the future."})
+        raise ValidationError({"counted_at": _("A count cannot be in the future.")})
     return StockCount.objects.create(stock=stock, counted_quantity=counted_quantity, counted_at=counted_at,
                                      counted_by=counted_by, source=source, note=note)
 
@@ -134,7 +135,7 @@ def update_stock_settings(*, stock: Stock, actor, safety_level: int | None = Non
     errors = {}
     if safety_level is not None:
         if not isinstance(safety_level, int) or isinstance(safety_level, bool) or safety_level < 0:
-            errors["safety_level"] = "Enter a whole number, zero or more."
+            errors["safety_level"] = _("Enter a whole number, zero or more.")
         stock.safety_level = safety_level
     if daily_consumption is not None:
         try:
@@ -142,7 +143,7 @@ def update_stock_settings(*, stock: Stock, actor, safety_level: int | None = Non
         except (InvalidOperation, ValueError):
             rate = None
         if rate is None or not rate.is_finite() or rate < 0:
-            errors["daily_consumption"] = "Enter a rate, zero or more."
+            errors["daily_consumption"] = _("Enter a rate, zero or more.")
         else:
             stock.daily_consumption = rate
     if shared is not None:
@@ -167,9 +168,9 @@ def record_stock_report(*, nation: Nation, center: LogisticsCenter, lines: list[
     access.require(submitted_by, "stock.count", Stock(nation=nation, center=center))
     counted_at = counted_at or timezone.now()
     if counted_at > timezone.now() + timedelta(minutes=5):
-        raise ValidationError({"counted_at": "A count cannot be in the future."})
+        raise ValidationError({"counted_at": _("A count cannot be in the future.")})
     if not lines:
-        raise ValidationError({"lines": "A report needs at least one line."})
+        raise ValidationError({"lines": _("A report needs at least one line.")})
 
     item_ids = dict(Item.objects.filter(nsn__in={line["nsn"] for line in lines}).values_list("nsn", "id"))
     errors: dict[str, str] = {}
@@ -177,14 +178,15 @@ def record_stock_report(*, nation: Nation, center: LogisticsCenter, lines: list[
     for index, line in enumerate(lines):
         nsn = line["nsn"]
         if nsn not in item_ids:
-            errors[f"lines[{index}].nsn"] = f"No item with NSN {nsn} in the catalog."
+            errors[f"lines[{index}].nsn"] = _("No item with NSN %(nsn)s in the catalog.") % {"nsn": nsn}
         elif nsn in seen:
-            errors[f"lines[{index}].nsn"] = f"NSN {nsn} is already counted on line {seen[nsn]}."
+            errors[f"lines[{index}].nsn"] = _("NSN %(nsn)s is already counted on line %(line)s.") % {
+                "nsn": nsn, "line": seen[nsn]}
         else:
             seen[nsn] = index
         quantity = line["quantity"]
         if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-            errors[f"lines[{index}].quantity"] = "Enter a whole number, zero or more."
+            errors[f"lines[{index}].quantity"] = _("Enter a whole number, zero or more.")
     if errors:
         raise ValidationError(errors)
 
@@ -222,9 +224,10 @@ def post_manual_movement(*, nation: Nation, center: LogisticsCenter, item: Item,
     if stock is None:
         access.require(actor, f"stock.{'issue' if kind == MovementKind.ISSUE else 'adjust'}",
                        Stock(nation=nation, center=center, item=item))
-        raise InsufficientStock(f"{nation.code} holds no {item.nsn} at {center.code}.")
+        raise InsufficientStock(_("%(nation)s holds no %(nsn)s at %(center)s.") % {
+            "nation": nation.code, "nsn": item.nsn, "center": center.code})
     if kind == MovementKind.ISSUE:
         return issue_stock(stock=stock, quantity=quantity, actor=actor, reason=reason)
     if kind == MovementKind.ADJUSTMENT:
         return adjust_stock(stock=stock, delta=quantity, actor=actor, reason=reason)
-    raise ValidationError({"kind": "Only receipts, issues and adjustments can be posted directly."})
+    raise ValidationError({"kind": _("Only receipts, issues and adjustments can be posted directly.")})

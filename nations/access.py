@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AnonymousUser, Group, Permission
 from django.db import transaction
 from django.db.models import Exists, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 from guardian.shortcuts import assign_perm
 
 from .models import Nation, NationGroupObjectPermission, NationUserObjectPermission
@@ -190,12 +191,30 @@ def can(user, action: str, obj) -> bool:
     return rules[action]
 
 
+# What a refused caller is told, in their language (pages and API alike).
+REFUSALS = {
+    "request.create": _("You may not create this request."),
+    "request.submit": _("You may not submit this request."),
+    "request.cancel": _("You may not cancel this request."),
+    "request.approve": _("You may not approve this request."),
+    "request.reject": _("You may not reject this request."),
+    "request.dispatch": _("You may not dispatch this request."),
+    "request.receive": _("You may not receive this request."),
+    "stock.receipt": _("You may not book receipts on this stock."),
+    "stock.issue": _("You may not issue from this stock."),
+    "stock.adjust": _("You may not adjust this stock."),
+    "stock.edit": _("You may not edit this stock."),
+    "stock.count": _("You may not count this stock."),
+    "reconciliation.start": _("You may not start this reconciliation."),
+}
+
+
 def require(user, action: str, obj) -> None:
     """Raise PermissionDenied unless `user` may perform `action` on `obj`."""
     from django.core.exceptions import PermissionDenied
 
     if not can(user, action, obj):
-        raise PermissionDenied(f"You may not {action.split('.', 1)[1]} this {action.split('.', 1)[0]}.")
+        raise PermissionDenied(str(REFUSALS.get(action, _("You may not do that."))))
 
 
 # --- granting roles ---------------------------------------------------------------------------------------------

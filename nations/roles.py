@@ -5,13 +5,14 @@ center) it acts for.  Coordinators hold a global (model-level) permission instea
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    LOGISTICS = "logistics", "Logistics officer"
-    LIAISON = "liaison", "Liaison officer"
-    OPERATOR = "operator", "Center operator"
-    COORDINATOR = "coordinator", "Alliance coordinator"
+    LOGISTICS = "logistics", _("Logistics officer")
+    LIAISON = "liaison", _("Liaison officer")
+    OPERATOR = "operator", _("Center operator")
+    COORDINATOR = "coordinator", _("Alliance coordinator")
 
 
 # role -> (app_label, codename) of the permission that carries it

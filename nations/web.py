@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 
 from nations import access
 from nations.errors import Conflict
@@ -22,8 +23,8 @@ def visible_or_404(queryset, **lookup):
 
 
 def require_or_403(user, action: str, obj) -> None:
-    if not access.can(user, action, obj):
-        raise PermissionDenied
+    """403, saying which action was refused, unless `user` may perform `action` on `obj`."""
+    access.require(user, action, obj)
 
 
 class ActionOutcome:
@@ -48,7 +49,7 @@ def service_action(request):
     try:
         yield outcome
     except PermissionDenied as exc:
-        outcome.status, outcome.errors = 403, [str(exc) or "You may not do that."]
+        outcome.status, outcome.errors = 403, [str(exc) or _("You may not do that.")]
     except Conflict as exc:
         outcome.status, outcome.errors = 409, [exc.message]
     except ValidationError as exc:
