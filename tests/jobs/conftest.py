@@ -1,0 +1,181 @@
+"""One scenario for the background-job tests (reconciliation, runs, events), and helpers to build stocks whose
+ledger has movements at chosen times.
+
+    nations   FRA, DEU, ITA
+    MLC-A     multinational, hosted by DEU; participants FRA and DEU (not ITA)
+    NAT-B     national, ITA; participant ITA
+    items     fuel (supply class III), rations (supply class I)
+    users     fra_logistics (email), fra_logistics_2 (no email), fra_liaison, deu_logistics, deu_liaison (email),
+              ita_logistics, mlc_a_operator, nat_b_operator, coordinator, no_role,
+              fra_system (service account holding the FRA logistics role),
+              deu_system (service account holding the DEU logistics and liaison roles),
+              ita_system (service account holding the ITA logistics role)
+
+No stock is created here: each test builds the stocks its rule needs with ``make_stock``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from coordination import services
+from coordination.models import SupplyRequest
+from inventory.models import CenterKind, Movement, MovementKind, Stock, StockCount
+from inventory.services import post_movement
+from nations import access
+from nations.models import ServiceAccount
+from nations.roles import Role
+from nations.tokens import issue_token
+from tests.factories import CenterFactory, ItemFactory, NationFactory, StockFactory, UserFactory
+
+FUEL_NSN = "9130-12-000-0002"
+RATIONS_NSN = "8970-14-000-0001"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def build_world() -> SimpleNamespace:
+    fra = NationFactory(code="FRA", name="France", ncb_code="14")
+    deu = NationFactory(code="DEU", name="Germany", ncb_code="12")
+    ita = NationFactory(code="ITA", name="Italy", ncb_code="15")
+    mlc_a = CenterFactory(code="MLC-A", host_nation=deu, kind=CenterKind.MULTINATIONAL, latitude=50, longitude=7)
+    mlc_a.participants.set([fra, deu])
+    nat_b = CenterFactory(code="NAT-B", host_nation=ita, kind=CenterKind.NATIONAL, latitude=45, longitude=9)
+    nat_b.participants.set([ita])
+    fuel = ItemFactory(nsn=FUEL_NSN, name="Diesel fuel", supply_class="III", unit_of_issue="L")
+    rations = ItemFactory(nsn=RATIONS_NSN, name="Ration pack", supply_class="I", unit_of_issue="EA")
+
+    grants = {
+        "fra_logistics": [(Role.LOGISTICS, fra)],
+        "fra_logistics_2": [(Role.LOGISTICS, fra)],
+        "fra_liaison": [(Role.LIAISON, fra)],
+        "deu_logistics": [(Role.LOGISTICS, deu)],
+        "deu_liaison": [(Role.LIAISON, deu)],
+        "ita_logistics": [(Role.LOGISTICS, ita)],
+        "mlc_a_operator": [(Role.OPERATOR, mlc_a)],
+        "nat_b_operator": [(Role.OPERATOR, nat_b)],
+        "coordinator": [(Role.COORDINATOR, None)],
+        "fra_system": [(Role.LOGISTICS, fra)],
+        "deu_system": [(Role.LOGISTICS, deu), (Role.LIAISON, deu)],
+        "ita_system": [(Role.LOGISTICS, ita)],
+        "no_role": [],
+    }
+    emails = {
+        "fra_logistics": "fra.logistics@example.org",
+        "deu_liaison": "deu.liaison@example.org",
+        "fra_system": "fra.system@example.org",
+        "deu_system": "deu.system@example.org",
+    }
+    users = {}
+    for name, roles in grants.items():
+        users[name] = UserFactory(username=name.replace("_", "-"), email=emails.get(name, ""))
+        for role, target in roles:
+            access.grant_role(users[name], role, target)
+    for name, nation in (("fra_system", fra), ("deu_system", deu), ("ita_system", ita)):
+        ServiceAccount.objects.create(user=users[name], nation=nation, description=f"{nation.code} national system")
+    seeder = UserFactory(username="ledger-seeder")
+    return SimpleNamespace(
+        fra=fra, deu=deu, ita=ita, mlc_a=mlc_a, nat_b=nat_b, fuel=fuel, rations=rations, users=users, seeder=seeder
+    )
+
+
+@pytest.fixture
+def world(db) -> SimpleNamespace:
+    return build_world()
+
+
+class Clock:
+    """Strictly increasing `now` values for successive reconciliation passes."""
+
+    def __init__(self, start: dt.datetime | None = None):
+        self.current = start or timezone.now()
+
+    def tick(self, **delta) -> dt.datetime:
+        self.current += dt.timedelta(**delta) if delta else dt.timedelta(minutes=1)
+        return self.current
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_stock(world, on_hand: int = 0, *, nation=None, center=None, item=None, received_at=None, **fields) -> Stock:
+    """A stock whose on_hand is booked as one receipt at `received_at` (default: now), so the ledger
+    reconciles; other fields (safety_level, daily_consumption, shared) are set as given."""
+    stock = StockFactory(nation=nation or world.fra, center=center or world.mlc_a, item=item or ItemFactory(), **fields)
+    if on_hand:
+        post_movement(
+            stock=stock,
+            kind=MovementKind.RECEIPT,
+            quantity=on_hand,
+            actor=world.seeder,
+            reason="test receipt",
+            occurred_at=received_at,
+        )
+    return stock
+
+
+def move(world, stock: Stock, quantity: int, *, at=None) -> Movement:
+    """One more ledger movement (receipt or issue) at `at`."""
+    stock.refresh_from_db()
+    kind = MovementKind.RECEIPT if quantity > 0 else MovementKind.ISSUE
+    return post_movement(
+        stock=stock, kind=kind, quantity=quantity, actor=world.seeder, reason="test movement", occurred_at=at
+    )
+
+
+def count(world, stock: Stock, counted_quantity: int, *, at) -> StockCount:
+    return StockCount.objects.create(
+        stock=stock, counted_quantity=counted_quantity, counted_at=at, counted_by=world.users["mlc_a_operator"]
+    )
+
+
+def fuel_request(world, quantity: int = 10, *, submit: bool = True, required_in_days: int = 10) -> SupplyRequest:
+    """FRA asks DEU for fuel from MLC-A (DEU's stock there), raised through the service."""
+    return services.create_request(
+        requester=world.users["fra_logistics"],
+        requesting_nation=world.fra,
+        supplying_nation=world.deu,
+        item=world.fuel,
+        source_center=world.mlc_a,
+        destination_center=world.mlc_a,
+        quantity=quantity,
+        required_by=timezone.localdate() + dt.timedelta(days=required_in_days),
+        justification="Exercise resupply",
+        submit=submit,
+    )
+
+
+def session_client(user) -> APIClient:
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+def token_client(user) -> APIClient:
+    _, raw = issue_token(user=user, name="tests", expires_in_days=30)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+@pytest.fixture
+def as_user(world):
+    """``as_user("coordinator")``: a logged-in API client for a scenario user (cached per test)."""
+    clients: dict[str, APIClient] = {}
+
+    def get(name: str) -> APIClient:
+        if name not in clients:
+            clients[name] = session_client(world.users[name])
+        return clients[name]
+
+    return get
