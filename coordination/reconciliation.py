@@ -90,14 +90,15 @@ def _resolve_unseen_stock_discrepancies(kind: str, params: dict) -> None:
     """, {**params, "kind": kind})
 
 
+# Each stock's sum is read where the stock is: one short range of the movement index per stock (which carries the
+# quantity), rather than gathering all the center's movements first and grouping them.
 LEDGER_FINDINGS = f"""
-    SELECT s.id AS stock_id, CAST(NULL AS BIGINT) AS count_id, COALESCE(m.total, 0) AS expected, s.on_hand AS actual,
+    SELECT l.stock_id, CAST(NULL AS BIGINT) AS count_id, l.total AS expected, l.on_hand AS actual,
            '{Severity.CRITICAL}' AS severity
-    FROM {STOCK} s
-    LEFT JOIN (SELECT mv.stock_id, SUM(mv.quantity) AS total
-               FROM {MOVEMENT} mv JOIN {STOCK} ms ON ms.id = mv.stock_id
-               WHERE ms.center_id = %(center)s GROUP BY mv.stock_id) m ON m.stock_id = s.id
-    WHERE s.center_id = %(center)s AND s.on_hand <> COALESCE(m.total, 0)
+    FROM (SELECT s.id AS stock_id, s.on_hand,
+                 COALESCE((SELECT SUM(mv.quantity) FROM {MOVEMENT} mv WHERE mv.stock_id = s.id), 0) AS total
+          FROM {STOCK} s WHERE s.center_id = %(center)s) l
+    WHERE l.on_hand <> l.total
 """
 
 RESERVATION_FINDINGS = f"""
