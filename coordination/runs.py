@@ -22,7 +22,7 @@ from nations import access
 from nations.errors import Conflict
 
 from .models import CenterReconciliation, ReconciliationRun, RunStatus
-from .reconciliation import reconcile_center
+from .reconciliation import CenterBusy, reconcile_center
 
 log = logging.getLogger(__name__)
 UNFINISHED = [RunStatus.QUEUED, RunStatus.RUNNING]
@@ -99,11 +99,19 @@ def work_center(run_id: int, center_id: int) -> None:
     try:
         findings = reconcile_center(center_id, now=started)
         counts = findings.counts
+    except CenterBusy:
+        raise
     except Exception as exc:  # recorded on the run; the other centers go on
-        if exc.__class__.__name__ == "CenterBusy":
-            raise
         log.exception("reconciliation of center %s failed in run %s", center_id, run_id)
         findings, counts, error = None, {}, f"{exc.__class__.__name__}: {exc}"
+    if not _record_center(run_id, center_id, counts, error, started):
+        return  # the same center of the same run finished concurrently (a duplicate delivery)
+    if findings is not None and findings.new_critical_shortfalls:
+        notify_critical_shortfalls(findings.new_critical_shortfalls)
+
+
+def _record_center(run_id: int, center_id: int, counts: dict, error: str, started) -> bool:
+    """Write the (run, center) result and count it in the run's progress; False if it was already there."""
     try:
         with transaction.atomic():
             CenterReconciliation.objects.create(run_id=run_id, center_id=center_id, findings=counts, error=error,
@@ -112,9 +120,13 @@ def work_center(run_id: int, center_id: int) -> None:
                 centers_done=F("centers_done") + 1, updated_at=timezone.now()
             )
     except IntegrityError:
-        return  # the same center of the same run finished concurrently (a duplicate delivery)
-    if findings is not None and findings.new_critical_shortfalls:
-        notify_critical_shortfalls(findings.new_critical_shortfalls)
+        return False
+    return True
+
+
+def record_center_error(run_id: int, center_id: int, error: str) -> None:
+    """A center that could not be reconciled in this run (the run then ends as failed)."""
+    _record_center(run_id, center_id, {}, error, timezone.now())
 
 
 def finish_run(run_id: int) -> ReconciliationRun | None:

@@ -362,7 +362,7 @@ def _nothing_written():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_center_locked_by_another_connection_is_busy_and_nothing_is_written(clock):
+def test_a_center_locked_by_another_connection_is_busy_and_nothing_is_written(clock, monkeypatch):
     world = build_world()
     _tamper(world)
     run = runs.start_reconciliation(trigger="schedule")  # committed: runs in-process, eager
@@ -379,13 +379,17 @@ def test_a_center_locked_by_another_connection_is_busy_and_nothing_is_written(cl
             reconcile_center(world.mlc_a.pk, now=clock.tick())
         assert _nothing_written()
 
-        # through a run: the center's task raises (a worker retries it later) and records no progress
+        # through a run: the center's work raises (a worker's task retries it later) and records no progress
         busy_run = ReconciliationRun.objects.create(status=RunStatus.RUNNING, centers_total=2, trigger="test")
         with pytest.raises(CenterBusy):
             runs.work_center(busy_run.pk, world.mlc_a.pk)
-        with pytest.raises(CenterBusy):
-            tasks.reconcile_center.apply(args=(busy_run.pk, world.mlc_a.pk), throw=True)
         assert not CenterReconciliation.objects.filter(run=busy_run).exists()
+        assert _nothing_written()
+        # in-process (eager) the task waits a bounded while, then records the center as not reconciled
+        monkeypatch.setattr(tasks, "EAGER_BUSY_ATTEMPTS", 2)
+        tasks.reconcile_center.apply(args=(busy_run.pk, world.mlc_a.pk), throw=True)
+        result = CenterReconciliation.objects.get(run=busy_run, center=world.mlc_a)
+        assert "busy" in result.error
         assert _nothing_written()
 
         # another center is not held up
