@@ -55,8 +55,12 @@ def _enqueue_after_commit(notification_ids: list[int], delivery_ids: list[int]) 
     transaction.on_commit(send)
 
 
+def _endpoints_wanting(event: str, nation_ids: set[int]) -> list[WebhookEndpoint]:
+    return [e for e in WebhookEndpoint.objects.filter(nation_id__in=nation_ids, active=True) if e.wants(event)]
+
+
 def _webhook_deliveries(event: str, nation_ids: set[int], payload: dict) -> list[int]:
-    endpoints = [e for e in WebhookEndpoint.objects.filter(nation_id__in=nation_ids, active=True) if e.wants(event)]
+    endpoints = _endpoints_wanting(event, nation_ids)
     now = timezone.now()
     created = WebhookDelivery.objects.bulk_create(
         [WebhookDelivery(endpoint=e, event=event, payload=payload, next_attempt_at=now) for e in endpoints]
@@ -112,9 +116,18 @@ def notify_critical_shortfalls(shortfall_ids: list[int]) -> None:
                 lines.append(f"… and {len(shortfalls) - MAX_LINES} more.")
             notes += [Notification(user=u, event=EventType.SHORTFALL_CRITICAL, title=title, body="\n".join(lines))
                       for u in people_holding(Role.LOGISTICS, nation_id)]
-            for shortfall in shortfalls:
-                payload = _envelope(EventType.SHORTFALL_CRITICAL, ShortfallSerializer(shortfall).data)
-                deliveries += _webhook_deliveries(EventType.SHORTFALL_CRITICAL, {nation_id}, _jsonable(payload))
+            # the nation's endpoints asked once, not once per shortfall (a first run raises thousands)
+            endpoints = _endpoints_wanting(EventType.SHORTFALL_CRITICAL, {nation_id})
+            if not endpoints:
+                continue
+            now = timezone.now()
+            payloads = [_jsonable(_envelope(EventType.SHORTFALL_CRITICAL, ShortfallSerializer(s).data))
+                        for s in shortfalls]
+            created = WebhookDelivery.objects.bulk_create(
+                [WebhookDelivery(endpoint=e, event=EventType.SHORTFALL_CRITICAL, payload=p, next_attempt_at=now)
+                 for p in payloads for e in endpoints]
+            )
+            deliveries += [d.pk for d in created]
         created = Notification.objects.bulk_create(notes)
         _enqueue_after_commit([n.pk for n in created], deliveries)
 
