@@ -203,6 +203,7 @@ class LoadResult:
     statuses: Counter = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    slices: list[float] = field(default_factory=list)  # rate of each slice, when measured in slices
 
     @property
     def requests(self) -> int:
@@ -217,6 +218,15 @@ class LoadResult:
 
     def percentile(self, p: float) -> float:
         return percentile(self.latencies_ms, p)
+
+    def add(self, other: LoadResult) -> LoadResult:
+        """Fold in another slice of the same measurement (see ``interleaved``)."""
+        self.seconds += other.seconds
+        self.statuses.update(other.statuses)
+        self.latencies_ms.extend(other.latencies_ms)
+        self.errors.extend(other.errors)
+        self.slices.append(other.rate)
+        return self
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -285,6 +295,22 @@ def run_load(
         thread.join(timeout=duration + 120)
     result.seconds = time.monotonic() - began
     return result
+
+
+def interleaved(measurements: dict[str, Callable[[float], LoadResult]], *, duration: float, rounds: int):
+    """Run each measurement for `duration` seconds in all, as `rounds` alternating slices (A B C A B C ...), so that a
+    change in the machine's background load falls on all of them alike and their ratio stays fair."""
+    totals = {name: LoadResult(clients=0) for name in measurements}
+    for _ in range(rounds):
+        for name, measure in measurements.items():
+            piece = measure(duration / rounds)
+            totals[name].clients = piece.clients
+            totals[name].add(piece)
+    return totals
+
+
+def slices_line(result: LoadResult) -> str:
+    return "per slice: " + ", ".join(f"{rate:.0f}" for rate in result.slices) + " per second"
 
 
 def warm_up(port: int, tokens: list[str], path: str, rounds: int = 3) -> None:

@@ -14,7 +14,8 @@ approvals are refused (409).  Then:
 2. the baseline: the same transaction in plain SQL from 16 psycopg connections (lock the request row, lock the stock
    row, check what is available, raise ``reserved``, approve the request, insert the timeline event).
 
-It prints approvals per second, latency percentiles and status counts for both, the ratio API/SQL, and checks that
+The two run in alternating slices (API, SQL, API, ...) so that background load on a shared machine falls on both
+alike.  It prints approvals per second, latency percentiles and status counts for both, the ratio API/SQL, and checks that
 nothing was oversold: ``reserved`` equals the sum approved, ``reserved <= on_hand``, nothing negative, one approval
 event per approved request.  Targets (issue 3): at least 250 approvals/s and p99 under 100 ms through the API.
 Exit status 1 only if an invariant is broken or the server answered errors; a missed target is printed, not failed.
@@ -28,6 +29,7 @@ import random
 import sys
 import threading
 import time
+from collections import Counter
 
 import psycopg
 from _common import (
@@ -35,6 +37,7 @@ from _common import (
     LoadResult,
     database_url,
     gunicorn,
+    interleaved,
     latency_line,
     machine_line,
     manage,
@@ -43,6 +46,7 @@ from _common import (
     print_result_json,
     recreate_database,
     run_load,
+    slices_line,
     verdict,
     warm_up,
 )
@@ -135,7 +139,8 @@ def seed(*, requests_per_phase: int, clients: int, rng_seed: int) -> dict:
     return {"tokens": tokens, "liaison_ids": liaison_ids, "phases": phases}
 
 
-def run_api(db: str, data: dict, *, duration: float, workers: int, threads: int) -> tuple[LoadResult, str]:
+def api_approvals(port: int, data: dict):
+    """A measurement: each client POSTs approve for the next submitted request of the API phase."""
     ids = list(data["phases"]["api"]["request_ids"])
     lock = threading.Lock()
 
@@ -146,67 +151,72 @@ def run_api(db: str, data: dict, *, duration: float, workers: int, threads: int)
             request_id = ids.pop()
         return "POST", f"/api/v1/requests/{request_id}/approve/", b"{}"
 
-    with gunicorn(db, workers=workers, threads=threads) as server:
-        warm_up(server.port, data["tokens"], "/api/v1/requests/?page_size=1")
-        result = run_load(server.port, data["tokens"], next_request, duration=duration, max_requests=len(ids))
-        return result, server.description
+    return lambda seconds: run_load(port, data["tokens"], next_request, duration=seconds, max_requests=len(ids))
 
 
 class Conflict(Exception):
     pass
 
 
-def run_sql(db: str, data: dict, *, clients: int, duration: float) -> LoadResult:
-    """The approval transaction of ``coordination.services.approve_request``, as plain SQL, 16 connections."""
-    ids = list(data["phases"]["sql"]["request_ids"])
-    lock = threading.Lock()
-    result = LoadResult(clients=clients)
-    gate = threading.Barrier(clients + 1)
-    deadline = [0.0]
+APPROVE_SQL = [
+    "SELECT status, quantity_requested, supplying_nation_id, source_center_id, item_id "
+    "FROM coordination_supplyrequest WHERE id = %s FOR UPDATE",
+    "SELECT id, on_hand, reserved FROM inventory_stock WHERE nation_id = %s AND center_id = %s AND item_id = %s "
+    "FOR UPDATE",
+    "UPDATE inventory_stock SET reserved = reserved + %s, updated_at = now() WHERE id = %s",
+    "UPDATE coordination_supplyrequest SET status = 'approved', quantity_approved = %s, approved_at = now(), "
+    "version = version + 1, updated_at = now() WHERE id = %s",
+    "INSERT INTO coordination_requestevent (request_id, from_status, to_status, actor_id, at, comment, quantity) "
+    "VALUES (%s, 'submitted', 'approved', %s, now(), '', %s)",
+]
 
-    def approve(cur, request_id: int, actor_id: int) -> None:
-        row = cur.execute(
-            "SELECT status, quantity_requested, supplying_nation_id, source_center_id, item_id "
-            "FROM coordination_supplyrequest WHERE id = %s FOR UPDATE",
-            [request_id],
-        ).fetchone()
-        status, quantity, nation_id, center_id, item_id = row
-        if status != "submitted":
-            raise Conflict
-        stock_id, on_hand, reserved = cur.execute(
-            "SELECT id, on_hand, reserved FROM inventory_stock "
-            "WHERE nation_id = %s AND center_id = %s AND item_id = %s FOR UPDATE",
-            [nation_id, center_id, item_id],
-        ).fetchone()
-        if on_hand - reserved < quantity:
-            raise Conflict
-        cur.execute("UPDATE inventory_stock SET reserved = reserved + %s, updated_at = now() WHERE id = %s",
-                    [quantity, stock_id])  # fmt: skip
-        cur.execute(
-            "UPDATE coordination_supplyrequest SET status = 'approved', quantity_approved = %s, approved_at = now(), "
-            "version = version + 1, updated_at = now() WHERE id = %s",
-            [quantity, request_id],
-        )
-        cur.execute(
-            "INSERT INTO coordination_requestevent (request_id, from_status, to_status, actor_id, at, comment, quantity) "
-            "VALUES (%s, 'submitted', 'approved', %s, now(), '', %s)",
-            [request_id, actor_id, quantity],
-        )
 
-    def worker(index: int) -> None:
-        actor_id = data["liaison_ids"][index]
-        statuses, latencies = {200: 0, 409: 0, 0: 0}, []
-        with psycopg.connect(database_url(db)) as conn:
+def approve_in_sql(cur, request_id: int, actor_id: int) -> None:
+    """The approval transaction of ``coordination.services.approve_request``, without the framework: lock the
+    request, lock the supplier's stock, check what is available, reserve, approve, record the timeline event."""
+    status, quantity, nation_id, center_id, item_id = cur.execute(APPROVE_SQL[0], [request_id]).fetchone()
+    if status != "submitted":
+        raise Conflict
+    stock_id, on_hand, reserved = cur.execute(APPROVE_SQL[1], [nation_id, center_id, item_id]).fetchone()
+    if on_hand - reserved < quantity:
+        raise Conflict
+    cur.execute(APPROVE_SQL[2], [quantity, stock_id])
+    cur.execute(APPROVE_SQL[3], [quantity, request_id])
+    cur.execute(APPROVE_SQL[4], [request_id, actor_id, quantity])
+
+
+class SqlApprovals:
+    """A measurement: 16 threads, each with its own psycopg connection (kept across slices), approving the next
+    submitted request of the SQL phase in one transaction each."""
+
+    def __init__(self, db: str, data: dict, clients: int):
+        self.ids = list(data["phases"]["sql"]["request_ids"])
+        self.actors = data["liaison_ids"][:clients]
+        self.connections = [psycopg.connect(database_url(db)) for _ in range(clients)]
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        for conn in self.connections:
+            conn.close()
+
+    def __call__(self, seconds: float) -> LoadResult:
+        result = LoadResult(clients=len(self.connections))
+        gate = threading.Barrier(len(self.connections) + 1)
+        deadline = [0.0]
+
+        def worker(conn, actor_id: int) -> None:
+            statuses: Counter = Counter()
+            latencies: list[float] = []
             gate.wait(timeout=30)
             while time.monotonic() < deadline[0]:
-                with lock:
-                    if not ids:
+                with self.lock:
+                    if not self.ids:
                         break
-                    request_id = ids.pop()
+                    request_id = self.ids.pop()
                 began = time.perf_counter()
                 try:
                     with conn.transaction(), conn.cursor() as cur:
-                        approve(cur, request_id, actor_id)
+                        approve_in_sql(cur, request_id, actor_id)
                     statuses[200] += 1
                 except Conflict:
                     statuses[409] += 1
@@ -214,22 +224,21 @@ def run_sql(db: str, data: dict, *, clients: int, duration: float) -> LoadResult
                     statuses[0] += 1
                     result.errors.append(str(exc))
                 latencies.append((time.perf_counter() - began) * 1000)
-        with lock:
-            for status, n in statuses.items():
-                if n:
-                    result.statuses[status] += n
-            result.latencies_ms.extend(latencies)
+            with self.lock:
+                result.statuses.update(statuses)
+                result.latencies_ms.extend(latencies)
 
-    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    began = time.monotonic()
-    deadline[0] = began + duration
-    gate.wait(timeout=30)
-    for thread in threads:
-        thread.join(timeout=duration + 60)
-    result.seconds = time.monotonic() - began
-    return result
+        threads = [threading.Thread(target=worker, args=(conn, actor), daemon=True)
+                   for conn, actor in zip(self.connections, self.actors, strict=True)]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        began = time.monotonic()
+        deadline[0] = began + seconds
+        gate.wait(timeout=30)
+        for thread in threads:
+            thread.join(timeout=seconds + 60)
+        result.seconds = time.monotonic() - began
+        return result
 
 
 def check_no_oversell(db: str, phase: dict, approvals: int) -> tuple[bool, str]:
@@ -261,6 +270,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="small and quick (seconds), for CI")
     parser.add_argument("--requests", type=int, help="submitted requests per phase (default 8000; smoke 300)")
     parser.add_argument("--duration", type=float, help="cap on each phase, seconds (default 40; smoke 10)")
+    parser.add_argument("--rounds", type=int, help="slices each side is run in, alternating (default 4; smoke 1)")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=max(2, CPUS), help="gunicorn workers (default: CPUs)")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
@@ -268,6 +278,7 @@ def main() -> int:
     args = parser.parse_args()
     requests = args.requests or (300 if args.smoke else 8000)
     duration = args.duration or (10.0 if args.smoke else 40.0)
+    rounds = args.rounds or (1 if args.smoke else 4)
     db = args.db or ("alliance_bench_smoke" if args.smoke else "alliance_bench")
 
     print(f"== api_approvals{' (smoke)' if args.smoke else ''}: {args.clients} clients, {requests} submitted "
@@ -286,22 +297,34 @@ def main() -> int:
     connection.close()
     print(f"setup (create, migrate, seed): {time.monotonic() - began:.1f} s")
 
-    api, server = run_api(db, data, duration=duration, workers=args.workers, threads=args.threads)
+    sql_measure = SqlApprovals(db, data, args.clients)
+    try:
+        with gunicorn(db, workers=args.workers, threads=args.threads) as server:
+            warm_up(server.port, data["tokens"], "/api/v1/requests/?page_size=1")
+            print(f"server: {server.description}; {args.clients} clients; up to {duration:.0f} s per side in "
+                  f"{rounds} alternating slices (API, SQL, API, ...)")  # fmt: skip
+            results = interleaved({"api": api_approvals(server.port, data), "sql": sql_measure},
+                                  duration=duration, rounds=rounds)  # fmt: skip
+    finally:
+        sql_measure.close()
+    api, sql = results["api"], results["sql"]
+
     api_ok, api_check = check_no_oversell(db, data["phases"]["api"], api.statuses[200])
     other = api.requests - api.statuses[200] - api.statuses[409]
-    print(f"\n-- API: POST /api/v1/requests/{{id}}/approve/ through {server}, {args.clients} clients --")
+    print(
+        f"\n-- API: POST /api/v1/requests/{{id}}/approve/, {args.clients} clients, each its own liaison officer and token --"
+    )
     print(f"responses: {api.requests} in {api.seconds:.2f} s; 200: {api.statuses[200]}  409: {api.statuses[409]}  "
           f"other: {other}{' ' + str(dict(api.statuses)) if other else ''}")  # fmt: skip
-    print(f"approvals/s: {api.rate_of(200):.1f}   (all responses/s: {api.rate:.1f})")
+    print(f"approvals/s: {api.rate_of(200):.1f}   (all responses/s: {api.rate:.1f}; {slices_line(api)})")
     print(latency_line(api))
     print(f"no oversell: {'yes' if api_ok else 'NO'} ({api_check})")
 
-    sql = run_sql(db, data, clients=args.clients, duration=duration)
     sql_ok, sql_check = check_no_oversell(db, data["phases"]["sql"], sql.statuses[200])
     print(f"\n-- baseline: the same transaction as plain SQL, psycopg, {args.clients} connections --")
     print(f"transactions: {sql.requests} in {sql.seconds:.2f} s; approved: {sql.statuses[200]}  "
           f"refused: {sql.statuses[409]}  errors: {sql.statuses[0]}")  # fmt: skip
-    print(f"approvals/s: {sql.rate_of(200):.1f}   (all transactions/s: {sql.rate:.1f})")
+    print(f"approvals/s: {sql.rate_of(200):.1f}   (all transactions/s: {sql.rate:.1f}; {slices_line(sql)})")
     print(latency_line(sql))
     print(f"no oversell: {'yes' if sql_ok else 'NO'} ({sql_check})")
 
@@ -314,7 +337,7 @@ def main() -> int:
           f"({api.rate_of(200):.0f}); p99 < {TARGET_P99_MS:.0f} ms: {verdict(p99 < TARGET_P99_MS)} ({p99:.1f} ms); "
           f"zero oversells: {verdict(api_ok and sql_ok)}")  # fmt: skip
     print_result_json("api_approvals", {
-        "smoke": args.smoke, "clients": args.clients, "server": server,
+        "smoke": args.smoke, "clients": args.clients, "server": server.description,
         "api_approvals_per_s": round(api.rate_of(200), 1), "api_responses_per_s": round(api.rate, 1),
         "api_p50_ms": round(api.percentile(50), 1), "api_p95_ms": round(api.percentile(95), 1),
         "api_p99_ms": round(p99, 1), "api_200": api.statuses[200], "api_409": api.statuses[409], "api_other": other,
