@@ -233,7 +233,8 @@ def cancel_request(*, request: SupplyRequest, actor, comment: str = "") -> Suppl
 @transaction.atomic
 def acknowledge_flag(*, flag, user):
     """Mark a shortfall or discrepancy as seen.  It stays acknowledged across later reconciliation runs."""
-    flag = type(flag).objects.select_for_update().get(pk=flag.pk)
+    access.require(user, "flag.acknowledge", flag)
+    flag = type(flag).objects.select_for_update(of=("self",)).get(pk=flag.pk)
     if flag.acknowledged_at is None:
         flag.acknowledged_at = timezone.now()
         flag.acknowledged_by = user

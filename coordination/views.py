@@ -4,20 +4,21 @@ Lists come from ``visible_to``; each action button is shown when ``access.can`` 
 calls the same service as the API, so the browser and the API can never disagree."""
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import HttpResponseNotAllowed
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from inventory.models import LogisticsCenter
 from nations import access
 from nations.models import Nation
-from nations.web import finish, service_action, visible_or_404
+from nations.web import finish, require_or_403, service_action, visible_or_404
 
 from . import runs, services
 from .filters import DiscrepancyFilter, ShortfallFilter, SupplyRequestFilter
@@ -195,11 +196,19 @@ def request_action(request, pk, action):
 
 # --- flags ----------------------------------------------------------------------------------------------------
 
+def _mark_acknowledgeable(user, flags) -> None:
+    """The same rule as the action decides whether the button shows (no second set of rules in templates)."""
+    for flag in flags:
+        flag.can_acknowledge = access.can(user, "flag.acknowledge", flag)
+
+
 @login_required
 def shortfall_list(request):
-    base = Shortfall.objects.visible_to(request.user).select_related("nation", "center", "item", "acknowledged_by")
+    base = Shortfall.objects.visible_to(request.user).select_related("nation", "center", "item", "stock",
+                                                                    "acknowledged_by")
     flag_filter = ShortfallFilter(request.GET or {"open": "true"}, queryset=base.order_by("-severity", "-last_seen"))
     page = Paginator(flag_filter.qs, 50).get_page(request.GET.get("page"))
+    _mark_acknowledgeable(request.user, page)
     return render(request, "coordination/shortfall_list.html", {
         "filter": flag_filter, "page": page, "query": _query_without_page(request)})
 
@@ -212,6 +221,7 @@ def discrepancy_list(request):
         base = base.filter(stock_id=int(request.GET["stock"]))
     flag_filter = DiscrepancyFilter(request.GET or {"open": "true"}, queryset=base.order_by("-last_seen"))
     page = Paginator(flag_filter.qs, 50).get_page(request.GET.get("page"))
+    _mark_acknowledgeable(request.user, page)
     profile = access.profile(request.user)
     return render(request, "coordination/discrepancy_list.html", {
         "filter": flag_filter, "page": page, "query": _query_without_page(request),
@@ -225,20 +235,28 @@ def flag_acknowledge(request, kind, pk):
     model = {"shortfalls": Shortfall, "discrepancies": Discrepancy}.get(kind)
     if model is None:
         return redirect("home")
-    flag = visible_or_404(model.objects.visible_to(request.user), pk=pk)
+    flag = visible_or_404(model.objects.visible_to(request.user).select_related("stock"), pk=pk)
+    require_or_403(request.user, "flag.acknowledge", flag)
     services.acknowledge_flag(flag=flag, user=request.user)
     if request.htmx:
         return render(request, "coordination/_ack.html", {"flag": model.objects.select_related(
             "acknowledged_by").get(pk=pk)})
-    return redirect(request.POST.get("next") or f"{kind[:-1] if kind == 'shortfalls' else 'discrepancy'}-list")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = reverse("shortfall-list" if kind == "shortfalls" else "discrepancy-list")  # never off the site
+    return redirect(next_url)
 
 
 @login_required
 @require_POST
 def discrepancy_resolve(request, pk):
     flag = visible_or_404(Discrepancy.objects.visible_to(request.user), pk=pk)
-    accept = request.POST.get("decision") == "accept"
+    decision = request.POST.get("decision")
+    accept = decision == "accept"
     with service_action(request) as outcome:
+        if decision not in ("accept", "reject"):  # a missing or garbled choice never settles the count
+            raise ValidationError({"decision": _("Choose to accept or to reject the count.")})
         services.resolve_count_discrepancy(discrepancy=flag, user=request.user, accept=accept,
                                            comment=request.POST.get("comment", "")[:2000])
 
@@ -249,10 +267,17 @@ def discrepancy_resolve(request, pk):
             "d": fresh, "outcome": outcome, "resolvable_nations": access.profile(request.user).logistics_nations,
             "count_kind": DiscrepancyKind.COUNT_MISMATCH})
 
-    if not request.htmx and not outcome.ok and outcome.status == 403:
-        raise PermissionDenied
+    if not request.htmx and not outcome.ok:
+        return _list_with_status(discrepancy_list, request, outcome.status)  # the list, with the error message
     return finish(request, outcome, render=render_row, redirect_to=reverse("discrepancy-list"),
                   success=_("Count accepted: the books were adjusted.") if accept else _("Count rejected."))
+
+
+def _list_with_status(list_view, request, status: int):
+    """A refused plain form post: the list page again, with the error message and the API's status."""
+    response = list_view(request)
+    response.status_code = status
+    return response
 
 
 # --- reconciliation -------------------------------------------------------------------------------------------
@@ -278,7 +303,7 @@ def reconciliation_start(request):
     code = request.POST.get("center", "")
     center = LogisticsCenter.objects.filter(code=code).first() if code else None
     if code and center is None:
-        return redirect("reconciliation-list")
+        raise Http404
     run = None
     with service_action(request) as outcome:
         run = runs.start_reconciliation(user=request.user, center=center, trigger="browser")
@@ -288,8 +313,8 @@ def reconciliation_start(request):
         response = render(request, "coordination/_run_progress.html", {"run": run, "outcome": outcome})
         response.status_code = outcome.status
         return response
-    if outcome.status == 403:
-        raise PermissionDenied
+    if not outcome.ok:
+        return _list_with_status(reconciliation_list, request, outcome.status)  # the list, with the error message
     return redirect("reconciliation-list")
 
 

@@ -181,6 +181,8 @@ def can(user, action: str, obj) -> bool:
         rules = _request_rules(p, obj)
     elif family == "stock":
         rules = _stock_rules(p, obj)
+    elif action == "flag.acknowledge":
+        return _may_acknowledge(p, obj)
     elif action == "reconciliation.start":
         # coordinators start alliance-wide runs; an operator may run their own center (obj is a center or None)
         return p.coordinator or (obj is not None and obj.pk in p.operated_centers)
@@ -207,6 +209,24 @@ REFUSALS = {
     "stock.count": _("You may not count this stock."),
     "reconciliation.start": _("You may not start this reconciliation."),
 }
+
+
+def _may_acknowledge(p: AccessProfile, flag) -> bool:
+    """A flag is acknowledged by those it is addressed to: the owning nation's officers and the center's
+    operators for a stock's flag; both nations' officers and both centers' operators for a request's; the
+    center's operators for a pool's; and coordinators for any.  Seeing a shared stock is not enough: another
+    nation's officer acknowledging it would hide the flag from its owners."""
+    if p.coordinator:
+        return True
+    stock = getattr(flag, "stock", None)
+    if stock is not None and getattr(flag, "request_id", None) is None:
+        return stock.nation_id in p.officer_nations or stock.center_id in p.operated_centers
+    request = getattr(flag, "request", None)
+    if request is not None:
+        return (request.requesting_nation_id in p.officer_nations or request.supplying_nation_id in p.officer_nations
+                or request.source_center_id in p.operated_centers
+                or request.destination_center_id in p.operated_centers)
+    return getattr(flag, "center_id", None) in p.operated_centers
 
 
 def require(user, action: str, obj) -> None:

@@ -76,8 +76,12 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
         requesting = data.get("requesting_nation")
         if requesting is None:
             own = access.profile(request.user).logistics_nations
-            if len(own) != 1:
-                raise PermissionDenied("Name the requesting_nation: you do not act for exactly one nation.")
+            if len(own) > 1:  # bad input, not a refused right: say which field is missing
+                from rest_framework.exceptions import ValidationError as DRFValidationError
+
+                raise DRFValidationError({"requesting_nation": ["You act for several nations: name one."]})
+            if not own:
+                raise PermissionDenied("Only a nation's logistics officers raise requests.")
             requesting = Nation.objects.get(pk=next(iter(own)))
         created = services.create_request(
             requester=request.user, requesting_nation=requesting, supplying_nation=data["supplying_nation"],
