@@ -4,6 +4,7 @@ hand-written single-SQL baseline that computes the same findings.
     python bench/reconcile.py               # 1,000,000 stocks / 3,000,000 movements (generated once, ~2 min)
     python bench/reconcile.py --regenerate  # generate the data again even if the database holds it
     python bench/reconcile.py --smoke       # small data, well under a minute (CI keeps it from rotting)
+    python bench/reconcile.py --profile     # also: one pass in-process, time per kind of statement
 
 Data: its own database, alliance_bench_recon (alliance_bench_recon_smoke with --smoke), filled by
 ``manage.py generate_scale --nations 30 --centers 40 --items 2000 --stocks 1000000 --movements 3000000`` when it is
@@ -274,6 +275,44 @@ def baseline(db: str, *, overdue_days: int, default_days: int) -> tuple[float, d
     return seconds, counts
 
 
+# --- profile ----------------------------------------------------------------------------------------------------
+
+
+def profile_pass() -> None:
+    """One pass over every center in this process, one center after the other, with the time of each kind of
+    statement of coordination/reconciliation.py summed over the centers (where a pass spends its time)."""
+    import re
+    from collections import Counter
+
+    from django.db import connection
+    from django.utils import timezone
+
+    from coordination.reconciliation import reconcile_center
+    from inventory.models import LogisticsCenter
+
+    spent: Counter = Counter()
+
+    def timed(execute, sql, params, many, context):
+        words = " ".join(sql.split())
+        table = re.search(r"(?:INTO|UPDATE|FROM)\s+(\w+)", words)
+        kind = params.get("kind") if isinstance(params, dict) else None
+        label = f"{words.split()[0]} {table.group(1) if table else ''} {kind or ''}".strip()
+        began = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent[label] += time.perf_counter() - began
+
+    began = time.perf_counter()
+    with connection.execute_wrapper(timed):
+        for center_id in LogisticsCenter.objects.order_by("pk").values_list("pk", flat=True):
+            reconcile_center(center_id, now=timezone.now())
+    total = time.perf_counter() - began
+    print(f"profile: one pass, centers one after the other in this process: {total:.2f} s")
+    for label, seconds in spent.most_common():
+        print(f"    {seconds:7.2f} s  {seconds / total:5.1%}  {label}")
+
+
 # --- main -------------------------------------------------------------------------------------------------------
 
 
@@ -282,6 +321,7 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="small data, well under a minute (for CI)")
     parser.add_argument("--regenerate", action="store_true", help="generate the data again")
     parser.add_argument("--repeats", type=int, default=None, help="repeat passes per configuration (default 3, 1)")
+    parser.add_argument("--profile", action="store_true", help="also time each kind of statement of one pass")
     args = parser.parse_args()
     sizes = SMOKE if args.smoke else FULL
     db = "alliance_bench_recon_smoke" if args.smoke else "alliance_bench_recon"
@@ -311,6 +351,9 @@ def main() -> int:
         print(f"    {seconds:.2f} s")
     broker.flushdb()
     broker.close()
+    if args.profile:
+        vacuum_flags(db)
+        profile_pass()
 
     a = statistics.median(r["seconds"] for r in two)
     b = statistics.median(r["seconds"] for r in one)
