@@ -5,7 +5,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import pgettext, pgettext_lazy
 
 from inventory.models import SupplyClass
 
@@ -132,11 +132,20 @@ class RequestEvent(models.Model):
     comment = models.TextField(max_length=2000, blank=True)
     quantity = models.BigIntegerField(null=True, blank=True)
 
+    # The comment the services write on a request's first event: stored in English, shown in the reader's language.
+    CREATED = "Created"
+
     class Meta:
         ordering = ["at", "id"]
 
     def __str__(self) -> str:
         return f"{self.request} {self.from_status or '∅'} → {self.to_status}"
+
+    @property
+    def comment_display(self) -> str:
+        if not self.from_status and self.comment == self.CREATED:
+            return pgettext("request timeline", "Created")
+        return self.comment
 
 
 class DaysOfSupplyTarget(models.Model):
