@@ -219,6 +219,12 @@ class Shortfall(Flag):
 
     class Meta:
         ordering = ["-last_seen", "-id"]
+        indexes = [
+            # the shortfall list: open flags, most severe first ("critical" sorts before "warning"), newest first;
+            # a page of 50 is read in index order instead of sorting every open flag of the alliance
+            models.Index(fields=["severity", "-last_seen"], condition=Q(resolved_at__isnull=True),
+                         name="shortfall_open_severity_idx"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=ShortfallKind.values), name="shortfall_kind_valid"),
             models.CheckConstraint(condition=Q(severity__in=Severity.values), name="shortfall_severity_valid"),

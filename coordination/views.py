@@ -206,7 +206,8 @@ def _mark_acknowledgeable(user, flags) -> None:
 def shortfall_list(request):
     base = Shortfall.objects.visible_to(request.user).select_related("nation", "center", "item", "stock",
                                                                     "acknowledged_by")
-    flag_filter = ShortfallFilter(request.GET or {"open": "true"}, queryset=base.order_by("-severity", "-last_seen"))
+    # most severe first: "critical" sorts before "warning" (the only two severities, a check constraint says so)
+    flag_filter = ShortfallFilter(request.GET or {"open": "true"}, queryset=base.order_by("severity", "-last_seen"))
     page = Paginator(flag_filter.qs, 50).get_page(request.GET.get("page"))
     _mark_acknowledgeable(request.user, page)
     return render(request, "coordination/shortfall_list.html", {

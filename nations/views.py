@@ -42,7 +42,8 @@ def home(request):
     if p.officer_nations:  # an officer's dashboard is about their nation; operators and coordinators see their scope
         shortfalls = shortfalls.filter(nation_id__in=p.officer_nations)
     by_severity = dict(shortfalls.values_list("severity").annotate(n=Count("id")).order_by())
-    worst = shortfalls.select_related("nation", "center", "item").order_by("-severity", "available")[:QUEUE_SIZE]
+    # most severe first: "critical" sorts before "warning"
+    worst = shortfalls.select_related("nation", "center", "item").order_by("severity", "available")[:QUEUE_SIZE]
 
     # The stocks closest to running out: lowest available relative to the safety level.
     own_stocks = Stock.objects.visible_to(user).filter(safety_level__gt=0)
