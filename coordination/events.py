@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from nations.roles import ROLE_PERMISSIONS, Role
 
@@ -78,7 +79,9 @@ def request_event(request: SupplyRequest, event: str) -> None:
 
     nation_field, role = REQUEST_AUDIENCE[event]
     nation_id = getattr(request, f"{nation_field}_id")
-    title = f"{request.reference}: {EventType(event).label.lower()}"
+    # Stored text read later by others: composed in the portal's language, not in the acting user's.
+    with translation.override(settings.LANGUAGE_CODE):
+        title = f"{request.reference}: {EventType(event).label.lower()}"
     body = (f"{request.requesting_nation.code} asks {request.supplying_nation.code} for "
             f"{request.quantity_requested} × {request.item.nsn} {request.item.name} "
             f"({request.source_center.code} → {request.destination_center.code}).")
@@ -110,8 +113,9 @@ def notify_critical_shortfalls(shortfall_ids: list[int]) -> None:
         for nation_id, shortfalls in by_nation.items():
             centers = sorted({s.center.code for s in shortfalls})
             title = f"{len(shortfalls)} new critical shortfall(s) at {', '.join(centers)}"
-            lines = [f"{s.center.code} {s.item.nsn} {s.item.name}: {s.get_kind_display().lower()}, "
-                     f"{s.available} available" for s in shortfalls[:MAX_LINES]]
+            with translation.override(settings.LANGUAGE_CODE):  # stored text, as for request events
+                lines = [f"{s.center.code} {s.item.nsn} {s.item.name}: {s.get_kind_display().lower()}, "
+                         f"{s.available} available" for s in shortfalls[:MAX_LINES]]
             if len(shortfalls) > MAX_LINES:
                 lines.append(f"… and {len(shortfalls) - MAX_LINES} more.")
             notes += [Notification(user=u, event=EventType.SHORTFALL_CRITICAL, title=title, body="\n".join(lines))

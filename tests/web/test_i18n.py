@@ -319,3 +319,18 @@ def test_french_pages_hold_no_english_interface_text(world, browser):
     assert not_found.status_code == 404
     assert untranslated(not_found.content.decode(), english) == set()
     assert "Introuvable" in not_found.content.decode()
+
+
+def test_stored_notifications_do_not_take_the_acting_users_language(world, browser):
+    # A French liaison officer approves; FRA's logistics officers are told in one language, whole sentences
+    # (the recipients' language is not known when the notice is written).
+    request = make_request(world)
+    client = french(browser("deu_liaison"))
+    assert (
+        client.post(
+            reverse("request-action", args=[request.pk, "approve"]), {"quantity": "7"}, headers=HTMX
+        ).status_code
+        == 200
+    )
+    note = Notification.objects.get(user=world.users["fra_logistics"], event=EventType.REQUEST_APPROVED)
+    assert note.title == f"{request.reference}: request approved"
