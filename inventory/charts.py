@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 WIDTH, HEIGHT, PAD = 600, 180, 28
@@ -61,12 +62,27 @@ def balance_chart(*, movements: list[tuple[datetime, int]], opening: int, on_han
                  available_x=x(now), available_y=y(max(on_hand - reserved, 0)), max_value=top, start=start, end=now)
 
 
-def chart_for_stock(stock, days: int = 30) -> Chart:
-    """Two queries: the balance before the window, and the movements in it."""
+def charts_for_stocks(stocks, days: int = 30) -> list[Chart]:
+    """One chart per stock, in the order given, in two queries whatever their number: each stock's balance
+    before the window, and the movements of all of them in it."""
+    from .models import Movement, Stock
+
+    stocks = list(stocks)
+    ids = [stock.pk for stock in stocks]
     start = timezone.now() - timedelta(days=days)
-    before = stock.movements.filter(occurred_at__lt=start).order_by("-occurred_at", "-id").values_list(
-        "balance_after", flat=True).first()
-    rows = list(stock.movements.filter(occurred_at__gte=start).order_by("occurred_at", "id")
-                .values_list("occurred_at", "balance_after"))
-    return balance_chart(movements=rows, opening=before or 0, on_hand=stock.on_hand, reserved=stock.reserved,
-                         safety_level=stock.safety_level, days=days)
+    latest_before = Movement.objects.filter(stock=OuterRef("pk"), occurred_at__lt=start).order_by(
+        "-occurred_at", "-id").values("balance_after")[:1]
+    opening = dict(Stock.objects.filter(pk__in=ids).annotate(opening=Subquery(latest_before))
+                   .values_list("pk", "opening"))
+    window: dict[int, list[tuple[datetime, int]]] = {pk: [] for pk in ids}
+    for stock_id, occurred_at, balance in (Movement.objects.filter(stock_id__in=ids, occurred_at__gte=start)
+                                           .order_by("stock_id", "occurred_at", "id")
+                                           .values_list("stock_id", "occurred_at", "balance_after")):
+        window[stock_id].append((occurred_at, balance))
+    return [balance_chart(movements=window[stock.pk], opening=opening.get(stock.pk) or 0, on_hand=stock.on_hand,
+                          reserved=stock.reserved, safety_level=stock.safety_level, days=days)
+            for stock in stocks]
+
+
+def chart_for_stock(stock, days: int = 30) -> Chart:
+    return charts_for_stocks([stock], days=days)[0]

@@ -35,6 +35,23 @@ def _sorted(queryset, key: str):
     return queryset.order_by(*(f"-{f}" if descending else f for f in fields))
 
 
+class IdsFirstPaginator(Paginator):
+    """Pages of a large sorted queryset in two steps: the ids of the page first -- a narrow query the database
+    answers from an index (stock_center_reconcile_idx carries every column the visibility rule and the sort
+    read) -- then those rows with their nation, center and item.  Sorting whole joined rows to keep 50 of them
+    made the stock list the slowest page on a million stocks."""
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        rows = self.object_list.order_by().in_bulk(ids)
+        return self._get_page([rows[pk] for pk in ids], number, self)
+
+
 def visible_stocks(user):
     return Stock.objects.visible_to(user).select_related("nation", "center", "item").with_available()
 
@@ -47,7 +64,7 @@ def stock_list(request):
     rows = _sorted(stock_filter.qs, sort)
     if request.GET.get("format") == "csv":
         return _csv(rows)
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    page = IdsFirstPaginator(rows, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "inventory/stock_list.html", {
