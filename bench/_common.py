@@ -204,6 +204,7 @@ class LoadResult:
     latencies_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     slices: list[float] = field(default_factory=list)  # rate of each slice, when measured in slices
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds used during the run: client, app, database
 
     @property
     def requests(self) -> int:
@@ -226,7 +227,12 @@ class LoadResult:
         self.latencies_ms.extend(other.latencies_ms)
         self.errors.extend(other.errors)
         self.slices.append(other.rate)
+        for part, seconds in other.cpu.items():
+            self.cpu[part] = self.cpu.get(part, 0.0) + seconds
         return self
+
+    def cpu_per_request_ms(self) -> dict[str, float]:
+        return {part: 1000 * seconds / self.requests for part, seconds in self.cpu.items()} if self.requests else {}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -297,16 +303,100 @@ def run_load(
     return result
 
 
-def interleaved(measurements: dict[str, Callable[[float], LoadResult]], *, duration: float, rounds: int):
+def interleaved(
+    measurements: dict[str, Callable[[float], LoadResult]],
+    *,
+    duration: float,
+    rounds: int,
+    meters: dict[str, CpuMeter] | None = None,
+):
     """Run each measurement for `duration` seconds in all, as `rounds` alternating slices (A B C A B C ...), so that a
-    change in the machine's background load falls on all of them alike and their ratio stays fair."""
+    change in the machine's background load falls on all of them alike and their ratio stays fair.  With a meter,
+    the CPU time its processes used during each slice is added to the result."""
     totals = {name: LoadResult(clients=0) for name in measurements}
     for _ in range(rounds):
         for name, measure in measurements.items():
+            meter = (meters or {}).get(name)
+            before = meter.read() if meter else None
             piece = measure(duration / rounds)
+            if meter:
+                piece.cpu = {part: used - before[part] for part, used in meter.read().items()}
             totals[name].clients = piece.clients
             totals[name].add(piece)
     return totals
+
+
+# --- CPU accounting: what a request costs, whatever else the machine is doing ----------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def _cpu_of(pids) -> float:
+    total = 0
+    for pid in pids:
+        fields = _proc_stat(pid)
+        if fields:
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / _TICK
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _proc_stat(int(entry))
+            if fields and int(fields[2]) == pgid:
+                members.append(int(entry))
+    return members
+
+
+class CpuMeter:
+    """CPU seconds used so far by this process (the clients), by an app server's process group, and by the
+    PostgreSQL backends connected to a database (other databases' backends are not counted).
+
+    Read on Linux from /proc.  CPU time depends much less than wall time on what else the machine runs, so the cost
+    per request it gives is a fair estimate of what an idle machine of this kind would pay; heavy contention still
+    inflates it somewhat (shared caches), so it errs on the expensive side."""
+
+    def __init__(self, db: str, app_pgid: int | None = None):
+        self.db = db
+        self.app_pgid = app_pgid
+        self.monitor = psycopg.connect(database_url("postgres"), autocommit=True)
+        self.backend_cpu: dict[int, float] = {}  # last reading of each backend, kept after it exits
+
+    def close(self) -> None:
+        self.monitor.close()
+
+    def read(self) -> dict[str, float]:
+        usage = os.times()
+        reading = {"client": usage.user + usage.system}
+        if self.app_pgid is not None:
+            reading["app"] = _cpu_of(_group_members(self.app_pgid))
+        pids = [row[0] for row in self.monitor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'", [self.db]
+        ).fetchall()]  # fmt: skip
+        for pid in pids:
+            self.backend_cpu[pid] = _cpu_of([pid])
+        reading["database"] = sum(self.backend_cpu.values())
+        return reading
+
+
+def cpu_line(result: LoadResult) -> str:
+    per = result.cpu_per_request_ms()
+    if not per:
+        return "CPU per request: not measured"
+    total = sum(per.values())
+    parts = ", ".join(f"{part} {ms:.1f} ms" for part, ms in per.items())
+    return (f"CPU per request: {parts}; total {total:.1f} ms, so {CPUS} idle cores could serve at most "
+            f"{CPUS * 1000 / total:.0f} per second")  # fmt: skip
 
 
 def slices_line(result: LoadResult) -> str:

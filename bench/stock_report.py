@@ -27,6 +27,7 @@ import time
 import psycopg
 from _common import (
     Client,
+    CpuMeter,
     database_url,
     django_json,
     gunicorn,
@@ -88,23 +89,30 @@ def main() -> int:
     rng = random.Random(2026)
     ok = True
     timings = []
+    cpu: list[dict[str, float]] = []
     with gunicorn(db, workers=args.workers, threads=args.threads) as server:
         client = Client(server.port, info["token"])
         client.request("GET", "/api/v1/stock-reports/?page_size=1")  # connection and worker warm
+        meter = CpuMeter(db, server.process.pid)
         for n in range(repeat):
             body = json.dumps({
                 "nation": NATION, "center": info["center"],
                 "lines": [{"nsn": nsn, "quantity": rng.randint(0, 5000)} for nsn in info["nsns"]],
             }).encode()  # fmt: skip
+            before = meter.read()
             sent = time.perf_counter()
             status, payload = client.request("POST", "/api/v1/stock-reports/", body)
             seconds = time.perf_counter() - sent
+            used = {part: spent - before[part] for part, spent in meter.read().items()}
+            cpu.append(used)
             timings.append(seconds)
             accepted = status == 201 and json.loads(payload).get("line_count") == lines
             ok &= accepted
-            print(f"report {n + 1}: {status} in {seconds:.3f} s ({len(body) / 1e6:.2f} MB of JSON)"
+            print(f"report {n + 1}: {status} in {seconds:.3f} s ({len(body) / 1e6:.2f} MB of JSON); CPU: "
+                  f"app {used['app']:.2f} s, database {used['database']:.2f} s"
                   f"{'' if accepted else ' NOT ACCEPTED: ' + payload[:300].decode(errors='replace')}")  # fmt: skip
         client.close()
+        meter.close()
         print(f"through {server.description}")
 
     with psycopg.connect(database_url(db)) as conn:
@@ -127,6 +135,10 @@ def main() -> int:
 
     best, median = min(timings), statistics.median(timings)
     print(f"\nAPI, {lines:,} lines: best {best:.3f} s, median {median:.3f} s over {repeat} reports")
+    app_cpu = statistics.median(c["app"] for c in cpu)
+    db_cpu = statistics.median(c["database"] for c in cpu)
+    print(f"CPU per report (median): app {app_cpu:.2f} s + database {db_cpu:.2f} s = {app_cpu + db_cpu:.2f} s, "
+          f"about what one report takes when the machine is otherwise idle")  # fmt: skip
     print(f"baseline, the same {lines:,} counts in one COPY: {copy_seconds:.3f} s")
     print(f"ratio API/COPY (median): {median / copy_seconds:.1f}")
     if lines == 10_000:
@@ -136,6 +148,7 @@ def main() -> int:
         "smoke": args.smoke, "lines": lines, "reports": repeat, "api_best_s": round(best, 3),
         "api_median_s": round(median, 3), "copy_s": round(copy_seconds, 3),
         "ratio_api_copy": round(median / copy_seconds, 1), "accepted": ok,
+        "api_cpu_app_s": round(app_cpu, 3), "api_cpu_database_s": round(db_cpu, 3),
     })  # fmt: skip
     return 0 if ok else 1
 
