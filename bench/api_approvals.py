@@ -34,7 +34,9 @@ from collections import Counter
 import psycopg
 from _common import (
     CPUS,
+    CpuMeter,
     LoadResult,
+    cpu_line,
     database_url,
     gunicorn,
     interleaved,
@@ -303,8 +305,14 @@ def main() -> int:
             warm_up(server.port, data["tokens"], "/api/v1/requests/?page_size=1")
             print(f"server: {server.description}; {args.clients} clients; up to {duration:.0f} s per side in "
                   f"{rounds} alternating slices (API, SQL, API, ...)")  # fmt: skip
-            results = interleaved({"api": api_approvals(server.port, data), "sql": sql_measure},
-                                  duration=duration, rounds=rounds)  # fmt: skip
+            api_meter, sql_meter = CpuMeter(db, server.process.pid), CpuMeter(db)
+            try:
+                results = interleaved({"api": api_approvals(server.port, data), "sql": sql_measure},
+                                      duration=duration, rounds=rounds,
+                                      meters={"api": api_meter, "sql": sql_meter})  # fmt: skip
+            finally:
+                api_meter.close()
+                sql_meter.close()
     finally:
         sql_measure.close()
     api, sql = results["api"], results["sql"]
@@ -318,6 +326,7 @@ def main() -> int:
           f"other: {other}{' ' + str(dict(api.statuses)) if other else ''}")  # fmt: skip
     print(f"approvals/s: {api.rate_of(200):.1f}   (all responses/s: {api.rate:.1f}; {slices_line(api)})")
     print(latency_line(api))
+    print(cpu_line(api))
     print(f"no oversell: {'yes' if api_ok else 'NO'} ({api_check})")
 
     sql_ok, sql_check = check_no_oversell(db, data["phases"]["sql"], sql.statuses[200])
@@ -326,6 +335,7 @@ def main() -> int:
           f"refused: {sql.statuses[409]}  errors: {sql.statuses[0]}")  # fmt: skip
     print(f"approvals/s: {sql.rate_of(200):.1f}   (all transactions/s: {sql.rate:.1f}; {slices_line(sql)})")
     print(latency_line(sql))
+    print(cpu_line(sql))
     print(f"no oversell: {'yes' if sql_ok else 'NO'} ({sql_check})")
 
     ratio = api.rate / sql.rate if sql.rate else 0.0
@@ -343,7 +353,10 @@ def main() -> int:
         "api_p99_ms": round(p99, 1), "api_200": api.statuses[200], "api_409": api.statuses[409], "api_other": other,
         "sql_approvals_per_s": round(sql.rate_of(200), 1), "sql_per_s": round(sql.rate, 1),
         "sql_p50_ms": round(sql.percentile(50), 1), "sql_p99_ms": round(percentile(sql.latencies_ms, 99), 1),
-        "ratio_api_sql": round(ratio, 3), "no_oversell": api_ok and sql_ok,
+        "ratio_api_sql": round(ratio, 3),
+        "api_cpu_ms_per_request": {k: round(v, 2) for k, v in api.cpu_per_request_ms().items()},
+        "sql_cpu_ms_per_request": {k: round(v, 2) for k, v in sql.cpu_per_request_ms().items()},
+        "no_oversell": api_ok and sql_ok,
     })  # fmt: skip
     if api.errors:
         print("client errors (first 5):", *api.errors[:5], sep="\n  ")

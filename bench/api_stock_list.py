@@ -31,6 +31,8 @@ from contextlib import ExitStack
 import psycopg
 from _common import (
     CPUS,
+    CpuMeter,
+    cpu_line,
     database_exists,
     database_url,
     django_json,
@@ -152,6 +154,7 @@ def report(title: str, result) -> int:
           f"{' ' + str(dict(result.statuses)) if other else ''}")  # fmt: skip
     print(f"requests/s: {result.rate_of(200):.1f}   ({slices_line(result)})")
     print(latency_line(result))
+    print(cpu_line(result))
     if result.errors:
         print("client errors (first 5):", *result.errors[:5], sep="\n  ")
     return other
@@ -196,11 +199,18 @@ def main() -> int:
         )
         print(f"\nserver: {big_server.description} per database; {args.clients} clients; {duration:.0f} s per "
               f"measurement in {rounds} alternating slices (large, small, reference, large, ...)")  # fmt: skip
-        results = interleaved(
-            {"large": stock_pages(big_server.port, large), "small": stock_pages(small_server.port, small),
-             "reference": reference},
-            duration=duration, rounds=rounds,
-        )  # fmt: skip
+        meters = {"large": CpuMeter(large["db"], big_server.process.pid),
+                  "small": CpuMeter(small["db"], small_server.process.pid)}  # fmt: skip
+        meters["reference"] = meters["small"]
+        try:
+            results = interleaved(
+                {"large": stock_pages(big_server.port, large), "small": stock_pages(small_server.port, small),
+                 "reference": reference},
+                duration=duration, rounds=rounds, meters=meters,
+            )  # fmt: skip
+        finally:
+            for meter in set(meters.values()):
+                meter.close()
     big, little, ceiling = results["large"], results["small"], results["reference"]
     other = report(f"{large['db']}: GET {large['path']}&page=1..5", big)
     other += report(f"{small['db']}: GET {small['path']}&page=1..{max(1, min(5, -(-small['visible_at_center'] // 50)))}",
@@ -225,6 +235,7 @@ def main() -> int:
             f"{label}_req_per_s": round(r.rate_of(200), 1), f"{label}_p50_ms": round(r.percentile(50), 1),
             f"{label}_p95_ms": round(r.percentile(95), 1), f"{label}_p99_ms": round(r.percentile(99), 1),
             f"{label}_generate_s": None if generated[info["db"]] is None else round(generated[info["db"]], 1),
+            f"{label}_cpu_ms_per_request": {k: round(v, 2) for k, v in r.cpu_per_request_ms().items()},
         })  # fmt: skip
     print_result_json("api_stock_list", figures)
     return 0 if other == 0 else 1
