@@ -46,3 +46,16 @@ def pytest_sessionstart(session):
     # Under CI the database itself must be PostgreSQL: fail at once rather than run the suite on SQLite.
     if IN_CI and not os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")):
         raise pytest.UsageError("CI=true requires DATABASE_URL to point at PostgreSQL")
+
+
+@pytest.fixture(autouse=True)
+def _jobs_run_in_process(settings):
+    """Celery tasks run in-process in tests, even when REDIS_URL is set (as under CI): a test about jobs that
+    needs the real broker and a real worker switches to them itself (tests/jobs/test_celery_worker.py)."""
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
