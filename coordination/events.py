@@ -60,15 +60,6 @@ def _endpoints_wanting(event: str, nation_ids: set[int]) -> list[WebhookEndpoint
     return [e for e in WebhookEndpoint.objects.filter(nation_id__in=nation_ids, active=True) if e.wants(event)]
 
 
-def _webhook_deliveries(event: str, nation_ids: set[int], payload: dict) -> list[int]:
-    endpoints = _endpoints_wanting(event, nation_ids)
-    now = timezone.now()
-    created = WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(endpoint=e, event=event, payload=payload, next_attempt_at=now) for e in endpoints]
-    )
-    return [d.pk for d in created]
-
-
 def _envelope(event: str, data: dict) -> dict:
     return {"event": event, "occurred_at": timezone.now().isoformat(), "data": data}
 
@@ -90,9 +81,13 @@ def request_event(request: SupplyRequest, event: str) -> None:
         [Notification(user=u, event=event, title=title, body=body, link=link)
          for u in people_holding(role, nation_id)]
     )
-    payload = _envelope(event, SupplyRequestSerializer(request).data)
-    deliveries = _webhook_deliveries(event, {request.requesting_nation_id, request.supplying_nation_id},
-                                     _jsonable(payload))
+    endpoints = _endpoints_wanting(event, {request.requesting_nation_id, request.supplying_nation_id})
+    deliveries: list[int] = []
+    if endpoints:  # the payload is built only when a national system listens
+        payload = _jsonable(_envelope(event, SupplyRequestSerializer(request).data))
+        now = timezone.now()
+        deliveries = [d.pk for d in WebhookDelivery.objects.bulk_create(
+            [WebhookDelivery(endpoint=e, event=event, payload=payload, next_attempt_at=now) for e in endpoints])]
     _enqueue_after_commit([n.pk for n in notes], deliveries)
 
 

@@ -34,7 +34,10 @@ from .models import (
 
 
 def _lock_request(request: SupplyRequest) -> SupplyRequest:
-    return SupplyRequest.objects.select_for_update().get(pk=request.pk)
+    # Only the request row is locked (of=self); its nations, item and centers come along for the messages.
+    return (SupplyRequest.objects.select_for_update(of=("self",))
+            .select_related("requesting_nation", "supplying_nation", "item", "source_center", "destination_center")
+            .get(pk=request.pk))
 
 
 def _check_transition(request: SupplyRequest, to_status: str) -> None:

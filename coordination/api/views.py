@@ -55,9 +55,11 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
         }.get(self.action, s.SupplyRequestSerializer)
 
     def _detail(self, request_obj, code=status.HTTP_200_OK):
-        fresh = self.get_queryset().prefetch_related(
-            Prefetch("events", queryset=RequestEvent.objects.select_related("actor"))
-        ).get(pk=request_obj.pk)
+        # Visibility was settled when the request was fetched for the action: re-read it by key alone.
+        fresh = SupplyRequest.objects.select_related(
+            "requesting_nation", "supplying_nation", "source_center", "destination_center", "item", "created_by"
+        ).prefetch_related(Prefetch("events", queryset=RequestEvent.objects.select_related("actor"))).get(
+            pk=request_obj.pk)
         response = Response(s.SupplyRequestDetailSerializer(fresh).data, status=code)
         from nations.api.base import etag_for
 
