@@ -11,7 +11,7 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.xdist_group("celery-broker")]
 
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_DB = 8  # the Redis database reserved for the tests that start Celery workers (tests/jobs/test_celery_worker.py)

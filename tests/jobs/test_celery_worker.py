@@ -42,7 +42,9 @@ from nations.roles import Role
 from tests.conftest import redis_url
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+# xdist_group: the tests that start Celery workers share Redis database 8, so they run on one xdist worker
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True),
+              pytest.mark.xdist_group("celery-broker")]
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_CELERY = ROOT / ".venv" / "bin" / "celery"
