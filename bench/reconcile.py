@@ -10,8 +10,8 @@ Data: its own database, alliance_bench_recon (alliance_bench_recon_smoke with --
 ``manage.py generate_scale --nations 30 --centers 40 --items 2000 --stocks 1000000 --movements 3000000`` when it is
 missing or holds other sizes, and migrated otherwise.  Before measuring, what earlier reconciliations left (runs,
 flags other than generate_scale's short receipts, pool summaries, notifications) is deleted, so the first pass below
-starts from freshly generated data.  Broker: the Redis database of RECON_BENCH_REDIS_URL (default 127.0.0.1:6379/9),
-flushed first.
+starts from freshly generated data (RECON_BENCH_DB names another database).  Broker: the Redis database of
+RECON_BENCH_REDIS_URL (default 127.0.0.1:6379/9), on a queue of this run's own (CELERY_QUEUE), deleted at the end.
 
 What is measured, each from ``start_reconciliation`` (the run recorded, queued after commit) to the run recorded
 finished, with a ``celery -A config worker --pool prefork`` already started and warm:
@@ -63,6 +63,7 @@ from _common import (
 FULL = dict(nations=30, centers=40, items=2000, stocks=1_000_000, movements=3_000_000)
 SMOKE = dict(nations=5, centers=8, items=150, stocks=6000, movements=18_000)
 REDIS_URL = os.environ.get("RECON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+QUEUE = f"bench-reconcile-{os.getpid()}"  # other runs may share the Redis database
 CELERY = str(VENV_BIN / "celery") if (VENV_BIN / "celery").exists() else None
 TARGET_SECONDS = 10.0
 TARGET_RATIO = 2.5
@@ -117,7 +118,7 @@ def vacuum_flags(db: str) -> None:
 
 
 def bench_env(db: str) -> dict[str, str]:
-    return portal_env(db, REDIS_URL=REDIS_URL, LOG_LEVEL="WARNING")
+    return portal_env(db, REDIS_URL=REDIS_URL, CELERY_QUEUE=QUEUE, LOG_LEVEL="WARNING")
 
 
 @contextmanager
@@ -324,7 +325,7 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="also time each kind of statement of one pass")
     args = parser.parse_args()
     sizes = SMOKE if args.smoke else FULL
-    db = "alliance_bench_recon_smoke" if args.smoke else "alliance_bench_recon"
+    db = os.environ.get("RECON_BENCH_DB") or ("alliance_bench_recon_smoke" if args.smoke else "alliance_bench_recon")
     repeats = args.repeats or (1 if args.smoke else 3)
 
     print(machine_line())
@@ -333,9 +334,8 @@ def main() -> int:
     from django.conf import settings
 
     broker = redis.Redis.from_url(REDIS_URL)
-    broker.flushdb()
     print(f"data: {sizes['stocks']:,} stocks, {sizes['movements']:,} movements, {sizes['centers']} centers "
-          f"(database {db}); broker {REDIS_URL}")  # fmt: skip
+          f"(database {db}); broker {REDIS_URL}, queue {QUEUE}")  # fmt: skip
 
     print("(a) Celery worker, 2 prefork processes:")
     first, two = passes(db, 2, repeats, first=True)
@@ -349,7 +349,7 @@ def main() -> int:
         )
         base_runs.append(seconds)
         print(f"    {seconds:.2f} s")
-    broker.flushdb()
+    broker.delete(QUEUE)
     broker.close()
     if args.profile:
         vacuum_flags(db)

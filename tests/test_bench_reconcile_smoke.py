@@ -4,6 +4,7 @@ judged here: it is a benchmark, not a test."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,15 +15,17 @@ import pytest
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.xdist_group("celery-broker")]
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_DB = 8  # the Redis database reserved for the tests that start Celery workers (tests/jobs/test_celery_worker.py)
+REDIS_DB = 8  # the Redis database of the tests that start Celery workers (the benchmark uses a queue of its own)
 
 
 def _bench_env() -> dict[str, str]:
-    """The benchmark creates its own database on the PostgreSQL server of DATABASE_URL and uses the reserved Redis
-    database on the server of REDIS_URL as its broker."""
+    """The benchmark creates its own database on the PostgreSQL server of DATABASE_URL, named after this test run's
+    database (so that test runs of other sessions on the machine do not share it), and uses the Redis server of
+    REDIS_URL as its broker."""
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     database = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/alliance"))
     env["BENCH_PG_SERVER"] = urlunparse(database._replace(path="", params="", query="", fragment=""))
+    env["RECON_BENCH_DB"] = "alliance_bench_recon_smoke_" + re.sub(r"[^a-z0-9_]", "_", database.path.strip("/").lower())
     redis = urlparse(os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")
     env["RECON_BENCH_REDIS_URL"] = urlunparse(redis._replace(path=f"/{REDIS_DB}"))
     return env

@@ -2,8 +2,9 @@
 the API, and a worker killed in the middle of a run leaves a run that the next run marks failed and that running
 again completes with the findings of an uninterrupted run.
 
-The worker is a subprocess (``celery -A config worker``) on the test database and on a Redis database reserved for
-these tests (REDIS_DB, flushed before and after); this process sends to the same broker.  The data are a small
+The worker is a subprocess (``celery -A config worker``) on the test database and on a queue of the test's own in
+the Redis database reserved for these tests (REDIS_DB; other sessions on the machine may run the same tests at the
+same time, hence the queue), to which this process sends.  The data are a small
 ``generate_scale`` data set, which holds deliberate inconsistencies of every kind.  What a run should find is
 computed here directly (every center reconciled in one transaction that is then rolled back), so the comparison
 is with an uninterrupted pass on the same data.  Every wait is bounded; every worker's process group is killed
@@ -12,6 +13,7 @@ when its test ends, however it ends.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -43,18 +45,23 @@ from tests.conftest import redis_url
 from tests.factories import UserFactory
 
 # xdist_group: the tests that start Celery workers share Redis database 8, so they run on one xdist worker
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.django_db(transaction=True),
-              pytest.mark.xdist_group("celery-broker")]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.xdist_group("celery-broker"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_CELERY = ROOT / ".venv" / "bin" / "celery"
 CELERY = [str(VENV_CELERY)] if VENV_CELERY.exists() else [sys.executable, "-m", "celery"]
-REDIS_DB = 8  # reserved for these tests: flushed at the start and end of each
+REDIS_DB = 8  # the Redis database for the tests that start Celery workers (each on a queue of its own)
 RUNS = "/api/v1/reconciliations/"
 FINISHED = {RunStatus.SUCCEEDED, RunStatus.FAILED}
 # Six centers with data: enough for a run to be caught half-way when each pass is held open for HOLD_SECONDS.
-SCALE = ScaleSpec(nations=5, centers=6, items=100, stocks=1500, movements=4500, seed=8)
-HOLD_SECONDS = 1.5
+SCALE = dict(nations=5, centers=6, items=100, stocks=1500, movements=4500, seed=8)
+HOLD_SECONDS = 2.5
 STALE_SECONDS = 2
 RUN_TIMEOUT = 60  # seconds a run may take from the API call to its end
 READY_TIMEOUT = 60  # seconds a worker may take to start
@@ -73,22 +80,39 @@ def _reconfigure_celery(**conf) -> None:
     celery_app._local.__dict__.pop("backend", None)
 
 
+@dataclass
+class Broker:
+    url: str
+    queue: str  # this test's own queue
+    client: redis.Redis
+
+    def queued(self) -> int:
+        return self.client.llen(self.queue)
+
+    def unacknowledged(self) -> int:
+        """Messages of this queue delivered to a worker and not acknowledged yet (kombu keeps those of every queue
+        of the database in one hash, each as [message, exchange, routing key])."""
+        return sum(1 for raw in self.client.hvals("unacked") if json.loads(raw)[2] == self.queue)
+
+
 @pytest.fixture
-def broker(settings) -> Iterator[str]:
-    """Redis database REDIS_DB, flushed, as the broker and result backend of this process (the API's
-    ``delay_on_commit``/``delay`` go there instead of running eagerly); the previous configuration afterwards."""
+def broker(settings) -> Iterator[Broker]:
+    """Redis database REDIS_DB as the broker and result backend of this process, with a queue of this test's own
+    (the API's ``delay`` goes there instead of running in-process); the previous configuration afterwards."""
     url = urlunparse(urlparse(redis_url())._replace(path=f"/{REDIS_DB}"))
+    queue = f"test-worker-{uuid.uuid4().hex[:12]}"
     client = redis.Redis.from_url(url)
-    client.flushdb()
-    saved = {key: celery_app.conf[key] for key in ("broker_url", "result_backend", "task_always_eager")}
+    saved = {key: celery_app.conf[key] for key in ("broker_url", "result_backend", "task_always_eager",
+                                                   "task_default_queue")}  # fmt: skip
     settings.CELERY_TASK_ALWAYS_EAGER = False
     settings.CELERY_BROKER_URL = settings.CELERY_RESULT_BACKEND = url
-    _reconfigure_celery(broker_url=url, result_backend=url, task_always_eager=False)
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    _reconfigure_celery(broker_url=url, result_backend=url, task_always_eager=False, task_default_queue=queue)
     try:
-        yield url
+        yield Broker(url, queue, client)
     finally:
         _reconfigure_celery(**saved)
-        client.flushdb()
+        client.delete(queue)
         client.close()
 
 
@@ -122,14 +146,16 @@ class Worker:
 
 
 @contextmanager
-def celery_worker(broker_url: str, log_path: Path, *, app: str = "config", **environment: str) -> Iterator[Worker]:
-    """``celery -A <app> worker --pool prefork --concurrency 2`` on the test database and `broker_url`, in its own
-    process group; yields once the worker is ready, and kills the group when the block ends."""
+def celery_worker(broker: Broker, log_path: Path, *, app: str = "config", **environment: str) -> Iterator[Worker]:
+    """``celery -A <app> worker --pool prefork --concurrency 2`` on the test database and the test's broker and
+    queue (CELERY_QUEUE), in its own process group; yields once it is ready, and kills the group when the block
+    ends."""
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
         DATABASE_URL=_test_database_url(),
-        REDIS_URL=broker_url,
+        REDIS_URL=broker.url,
+        CELERY_QUEUE=broker.queue,
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
         PYTHONUNBUFFERED="1",
         **environment,
@@ -162,7 +188,7 @@ def celery_worker(broker_url: str, log_path: Path, *, app: str = "config", **env
 @pytest.fixture
 def scale_data(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    summary = generate_scale(SCALE)
+    summary = generate_scale(ScaleSpec(**SCALE))
     # the data hold something of every kind for the runs to find
     assert summary.ledger_mismatch_stock_ids and summary.reservation_mismatch_stock_ids
     assert summary.count_mismatch_count_ids and summary.overdue_request_ids
@@ -230,12 +256,12 @@ def wait_for_run(api: APIClient, run_id: int, until: Callable[[dict], bool], wor
         time.sleep(0.1)
 
 
-def wait_for_drained_queue(client: redis.Redis, seconds: float) -> None:
-    """Until the broker holds no message (queued or delivered and unacknowledged), for `seconds` at most."""
+def wait_for_drained_queue(broker: Broker, seconds: float) -> None:
+    """Until the test's queue holds no message, queued or delivered and unacknowledged, for `seconds` at most."""
     deadline = time.monotonic() + seconds
-    while client.llen("celery") or client.hlen("unacked"):
+    while broker.queued() or broker.unacknowledged():
         if time.monotonic() > deadline:
-            pytest.fail(f"the broker still holds {client.llen('celery')} queued and {client.hlen('unacked')} "
+            pytest.fail(f"the queue still holds {broker.queued()} queued and {broker.unacknowledged()} "
                         f"unacknowledged messages after {seconds} s")  # fmt: skip
         time.sleep(0.25)
 
@@ -270,7 +296,6 @@ def test_worker_killed_mid_run_leaves_a_run_the_next_run_fails_and_rerunning_fin
     settings.RECONCILE_STALE_SECONDS = STALE_SECONDS
     expected_findings, expected_flags = uninterrupted_findings()
     centers = LogisticsCenter.objects.count()
-    queue = redis.Redis.from_url(broker)
 
     # 1. A worker whose passes each hold their transaction open for HOLD_SECONDS, killed once a center is done.
     held = celery_worker(broker, tmp_path / "held-worker.log", app="tests.jobs.celery_held_worker",
@@ -279,8 +304,9 @@ def test_worker_killed_mid_run_leaves_a_run_the_next_run_fails_and_rerunning_fin
         first = start_run(coordinator_api)
         wait_for_run(coordinator_api, first["id"], lambda r: r["centers_done"] >= 1, worker, "one center done")
         worker.kill()
-    assert queue.hlen("unacked") >= 1, "the killed worker's tasks in progress are not acknowledged (acks_late)"
+    assert broker.unacknowledged() >= 1, "the killed worker's tasks in progress are not acknowledged (acks_late)"
 
+    time.sleep(0.5)  # a commit the worker sent just before it died has landed by now
     killed = get_run(coordinator_api, first["id"])
     time.sleep(0.5)
     assert get_run(coordinator_api, first["id"]) == killed, "nothing works on the run once its worker is dead"
@@ -304,7 +330,7 @@ def test_worker_killed_mid_run_leaves_a_run_the_next_run_fails_and_rerunning_fin
                              CELERY_VISIBILITY_TIMEOUT="5")  # fmt: skip
     with recovery as worker:
         run = wait_for_run(coordinator_api, second["id"], lambda r: r["status"] in FINISHED, worker, "finished")
-        wait_for_drained_queue(queue, seconds=30)
+        wait_for_drained_queue(broker, seconds=30)
 
     assert run["status"] == RunStatus.SUCCEEDED, (run, worker.tail())
     assert run["centers_done"] == run["centers_total"] == centers
@@ -313,4 +339,3 @@ def test_worker_killed_mid_run_leaves_a_run_the_next_run_fails_and_rerunning_fin
     # no double effects on the abandoned run
     assert ReconciliationRun.objects.get(pk=first["id"]).status == RunStatus.FAILED
     assert CenterReconciliation.objects.filter(run_id=first["id"]).count() == done_before_kill
-    queue.close()
