@@ -33,6 +33,7 @@ disagree; a missed target is printed, not failed.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import statistics
@@ -121,6 +122,13 @@ def bench_env(db: str) -> dict[str, str]:
     return portal_env(db, REDIS_URL=REDIS_URL, CELERY_QUEUE=QUEUE, LOG_LEVEL="WARNING")
 
 
+def _die_with_parent() -> None:
+    """In the worker's main process, before exec: SIGKILL it when the process that started it dies (Linux), so a
+    killed benchmark cannot leave a worker behind; its pool processes stop when their parent does."""
+    with suppress(AttributeError, OSError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 @contextmanager
 def celery_worker(db: str, processes: int, timeout: float = 120) -> Iterator[None]:
     """``celery -A config worker --pool prefork --concurrency <processes>`` in its own process group, killed on exit.
@@ -135,7 +143,13 @@ def celery_worker(db: str, processes: int, timeout: float = 120) -> Iterator[Non
     log_path = ROOT / "var" / f"bench-reconcile-worker-{processes}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=bench_env(db), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=bench_env(db),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     try:
         deadline = time.monotonic() + timeout

@@ -13,6 +13,7 @@ when its test ends, however it ends.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -145,6 +146,13 @@ class Worker:
         self.process.wait(timeout=30)
 
 
+def _die_with_parent() -> None:
+    """In the worker's main process, before exec: SIGKILL it when the process that started it dies (Linux), so a
+    killed test run cannot leave a worker behind; its pool processes stop when their parent does."""
+    with suppress(AttributeError, OSError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 @contextmanager
 def celery_worker(broker: Broker, log_path: Path, *, app: str = "config", **environment: str) -> Iterator[Worker]:
     """``celery -A <app> worker --pool prefork --concurrency 2`` on the test database and the test's broker and
@@ -166,7 +174,13 @@ def celery_worker(broker: Broker, log_path: Path, *, app: str = "config", **envi
     ]  # fmt: skip
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
     worker = Worker(process, log_path)
     try:
