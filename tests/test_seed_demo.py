@@ -11,10 +11,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
-from django.http import HttpRequest
 from django.db import transaction
 from django.db.models import Count, F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
+from django.http import HttpRequest
 from django.test import Client, override_settings
 
 from coordination.models import DaysOfSupplyTarget, Discrepancy, RequestEvent, RequestStatus, SupplyRequest
