@@ -1,7 +1,19 @@
 from django.contrib import admin
 from django.utils import timezone
 
-from .models import DaysOfSupplyTarget, Discrepancy, ReconciliationRun, RequestEvent, Shortfall, SupplyRequest
+from .models import (
+    CenterReconciliation,
+    DaysOfSupplyTarget,
+    Discrepancy,
+    Notification,
+    PoolSummary,
+    ReconciliationRun,
+    RequestEvent,
+    Shortfall,
+    SupplyRequest,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 class RequestEventInline(admin.TabularInline):
@@ -66,3 +78,50 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
 class DaysOfSupplyTargetAdmin(admin.ModelAdmin):
     list_display = ["nation", "supply_class", "days"]
     list_filter = ["nation", "supply_class"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by the jobs and services: shown, never edited by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CenterReconciliation)
+class CenterReconciliationAdmin(ReadOnlyAdmin):
+    list_display = ["run", "center", "started_at", "finished_at", "error"]
+    list_select_related = ["run", "center"]
+
+
+@admin.register(PoolSummary)
+class PoolSummaryAdmin(ReadOnlyAdmin):
+    list_display = ["center", "item", "on_hand", "reserved", "available", "shared_available", "nations",
+                    "refreshed_at"]
+    list_filter = ["center"]
+    list_select_related = ["center", "item"]
+    raw_id_fields = ["item"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "user", "event", "title", "read_at"]
+    list_filter = ["event"]
+    search_fields = ["user__username", "title"]
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["id", "nation", "url", "active", "owner", "created_at"]
+    list_filter = ["nation", "active"]
+    exclude = ["secret"]
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "endpoint", "event", "status", "attempts", "last_status_code", "created_at",
+                    "delivered_at"]
+    list_filter = ["status", "event"]
+    list_select_related = ["endpoint"]

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
-from .models import Item, LogisticsCenter, Movement, Stock, StockCount
+from .models import Item, LogisticsCenter, Movement, Stock, StockCount, StockReport
 
 
 @admin.register(LogisticsCenter)
@@ -56,3 +56,18 @@ class StockCountAdmin(admin.ModelAdmin):
     list_filter = ["source"]
     raw_id_fields = ["stock"]
     list_select_related = ["stock__nation", "stock__center", "stock__item", "counted_by"]
+
+
+@admin.register(StockReport)
+class StockReportAdmin(admin.ModelAdmin):
+    """Bulk count reports are written by the API; the admin shows them."""
+
+    list_display = ["id", "nation", "center", "counted_at", "line_count", "submitted_by", "created_at"]
+    list_filter = ["nation", "center"]
+    list_select_related = ["nation", "center", "submitted_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

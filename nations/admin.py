@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from guardian.admin import GuardedModelAdmin
 
 from . import access
-from .models import ApiToken, Nation, ServiceAccount
+from .models import ApiToken, IdempotencyKey, Nation, ServiceAccount
 from .roles import Role
 from .tokens import revoke_token
 
@@ -94,3 +94,15 @@ def grant_role_action(modeladmin, request, queryset):
 if admin.site.is_registered(User):
     user_admin = admin.site._registry[User]
     user_admin.actions = [*(user_admin.actions or []), grant_role_action]
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    """Stored first responses of idempotent POSTs (kept 24 hours); shown for support, never edited."""
+
+    list_display = ["created_at", "user", "key", "status_code"]
+    search_fields = ["user__username", "key"]
+    readonly_fields = ["user", "key", "fingerprint", "status_code", "response_body", "response_headers", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
