@@ -59,3 +59,17 @@ def _jobs_run_in_process(settings):
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(settings):
+    """Each test starts with an empty cache of its own process.  With REDIS_URL set the portal's cache is Redis,
+    shared by the xdist workers (whose databases reuse the same user ids) and by earlier runs, so throttling
+    budgets would leak between tests."""
+    from django.core.cache import cache
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "tests"}}
+    cache.clear()
+    yield
+    cache.clear()
