@@ -59,10 +59,6 @@ STOCKS = ["deu_private", "deu_shared", "fra_private", "ita_shared", "ita_private
 REQUESTS = ["r1", "r2", "r3", "r4"]
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 @pytest.fixture
 def world():

@@ -39,10 +39,6 @@ RATIONS_NSN = "8970-14-000-0001"
 PROBLEM_JSON = "application/problem+json"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def build_scenario() -> SimpleNamespace:
     fra = NationFactory(code="FRA", name="France", ncb_code="14")

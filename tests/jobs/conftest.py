@@ -37,10 +37,6 @@ FUEL_NSN = "9130-12-000-0002"
 RATIONS_NSN = "8970-14-000-0001"
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
 
 def build_world() -> SimpleNamespace:
     fra = NationFactory(code="FRA", name="France", ncb_code="14")
