@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import psycopg
 from psycopg import sql
@@ -53,6 +54,34 @@ def recreate_database(name: str) -> None:
 def database_exists(name: str) -> bool:
     with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
+
+
+# The shape of the scale databases (nations, centers, catalog, seed); benchmarks vary only stocks and movements.
+SCALE_SHAPE = ["--nations", "30", "--centers", "40", "--items", "2000", "--seed", "2026"]
+
+
+def stock_count(db: str) -> int:
+    """Stocks in `db`; -1 if it has no stock table (yet)."""
+    with psycopg.connect(database_url(db)) as conn:
+        try:
+            return conn.execute("SELECT count(*) FROM inventory_stock").fetchone()[0]
+        except psycopg.errors.UndefinedTable:
+            return -1
+
+
+def scale_database(db: str, *, stocks: int, movements: int, regenerate: bool = False) -> float | None:
+    """Make `db` a ``generate_scale`` database of `stocks` stocks and `movements` movements (SCALE_SHAPE), or reuse
+    it if it already holds that many stocks (then only newer migrations are applied).  Returns generate_scale's
+    seconds, or None when reused."""
+    if not regenerate and database_exists(db) and stock_count(db) == stocks:
+        manage(db, "migrate", "--noinput")
+        return None
+    recreate_database(db)
+    manage(db, "migrate", "--noinput")
+    began = time.monotonic()
+    size = ["--stocks", str(stocks), "--movements", str(movements)]
+    manage(db, "generate_scale", *SCALE_SHAPE, *size, timeout=3600, quiet=False)
+    return time.monotonic() - began
 
 
 def portal_env(db: str, **extra: str) -> dict[str, str]:
@@ -117,13 +146,16 @@ class Server:
     port: int
     process: subprocess.Popen
     description: str
+    access_log: Path | None = None  # lines "<X-Request-Id> <status> <microseconds in the app>"
 
 
 @contextmanager
-def gunicorn(db: str, *, workers: int, threads: int, timeout: float = 60) -> Iterator[Server]:
+def gunicorn(db: str, *, workers: int, threads: int, timeout: float = 60, access_log: bool = False) -> Iterator[Server]:
     """The portal under gunicorn (gthread workers, keep-alive) on 127.0.0.1:<free port>, stopped on exit.
 
-    Its log goes to var/bench-gunicorn-<port>.log (var/ is git-ignored)."""
+    Its log goes to var/bench-gunicorn-<port>.log (var/ is git-ignored).  With `access_log`, every request's
+    time inside the app (from a worker thread taking it up to the response, so without the wait for a free
+    thread) goes to var/bench-gunicorn-<port>-access.log under the X-Request-Id the client sent."""
     port = free_port()
     (ROOT / "var").mkdir(exist_ok=True)
     command = [
@@ -131,6 +163,9 @@ def gunicorn(db: str, *, workers: int, threads: int, timeout: float = 60) -> Ite
         "--workers", str(workers), "--threads", str(threads), "--keep-alive", "75", "--timeout", "120",
         "--log-level", "warning",
     ]  # fmt: skip
+    access = ROOT / "var" / f"bench-gunicorn-{port}-access.log" if access_log else None
+    if access:
+        command += ["--access-logfile", str(access), "--access-logformat", "%({x-request-id}i)s %(s)s %(D)s"]
     with open(ROOT / "var" / f"bench-gunicorn-{port}.log", "w") as log:
         process = subprocess.Popen(
             command, cwd=ROOT, env=portal_env(db), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -147,7 +182,7 @@ def gunicorn(db: str, *, workers: int, threads: int, timeout: float = 60) -> Ite
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"gunicorn did not listen on {HOST}:{port} within {timeout:.0f} s") from None
                     time.sleep(0.2)
-            yield Server(port, process, f"gunicorn gthread, {workers} workers x {threads} threads")
+            yield Server(port, process, f"gunicorn gthread, {workers} workers x {threads} threads", access)
         finally:
             _stop_group(process)
 
@@ -169,21 +204,37 @@ def _stop_group(process: subprocess.Popen) -> None:
 
 
 class Client:
-    """One keep-alive HTTP connection to 127.0.0.1; reconnects (a bounded number of times) if it is dropped."""
+    """One keep-alive HTTP connection to 127.0.0.1; reconnects (a bounded number of times) if it is dropped.
 
-    def __init__(self, port: int, token: str | None = None):
+    An API client by default (JSON, a bearer token if given); with ``browser=True`` it asks for HTML and keeps the
+    cookies it is sent, so that after ``log_in`` it is a signed-in browser session."""
+
+    def __init__(self, port: int, token: str | None = None, *, browser: bool = False):
         self.port = port
-        self.headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        self.headers = {"Accept": "text/html"} if browser else {"Accept": "application/json",
+                                                                 "Content-Type": "application/json"}  # fmt: skip
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
+        self.cookies: dict[str, str] = {}
         self.connection = http.client.HTTPConnection(HOST, port, timeout=60)
         self.reconnects = 0
 
-    def request(self, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, bytes]:  # fmt: skip
+        sent = {**self.headers, **(headers or {})}
+        if self.cookies:
+            sent["Cookie"] = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
         for attempt in range(2):
             try:
-                self.connection.request(method, path, body=body, headers=self.headers)
+                self.connection.request(method, path, body=body, headers=sent)
                 response = self.connection.getresponse()
+                for cookie in response.headers.get_all("Set-Cookie") or []:
+                    name, _, rest = cookie.partition("=")
+                    value = rest.split(";", 1)[0]
+                    if value and value != '""':
+                        self.cookies[name.strip()] = value
+                    else:  # deleted
+                        self.cookies.pop(name.strip(), None)
                 return response.status, response.read()
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
                 self.connection.close()
@@ -191,6 +242,23 @@ class Client:
                 if attempt or self.reconnects > 100:
                     raise
         raise AssertionError("unreachable")
+
+    @property
+    def csrf_token(self) -> str:
+        return self.cookies.get("csrftoken", "")
+
+    def log_in(self, username: str, password: str) -> None:
+        """Sign in through the login form, as a browser does (the CSRF cookie's value is an accepted form token)."""
+        self.request("GET", "/login/")
+        form = urlencode({"username": username, "password": password, "csrfmiddlewaretoken": self.csrf_token})
+        status, body = self.request(
+            "POST",
+            "/login/",
+            form.encode(),
+            {"Content-Type": "application/x-www-form-urlencoded", "Referer": f"http://{HOST}:{self.port}/login/"},
+        )
+        if status != 302 or "sessionid" not in self.cookies:
+            raise RuntimeError(f"logging in as {username} answered {status}: {body[:300]!r}")
 
     def close(self) -> None:
         self.connection.close()
@@ -247,22 +315,27 @@ def percentile(values: list[float], p: float) -> float:
 def run_load(
     port: int,
     tokens: list[str],
-    next_request: Callable[[int], tuple[str, str, bytes | None] | None],
+    next_request: Callable[[int], tuple | None],
     *,
     duration: float,
     max_requests: int,
+    clients: list[Client] | None = None,
+    on_response: Callable[[int, tuple, int, bytes, float], None] | None = None,
 ) -> LoadResult:
     """One thread per token, each on its own keep-alive connection, sending what ``next_request(client_index)``
-    returns (method, path, body) until it returns None, `max_requests` were sent, or `duration` seconds passed."""
-    result = LoadResult(clients=len(tokens))
+    returns (method, path, body[, headers, ...]) until it returns None, `max_requests` were sent, or `duration`
+    seconds passed.  `clients` (set up beforehand, e.g. signed in) stand in for the tokens' clients;
+    ``on_response(client_index, job, status, body, ms)`` sees every answer (status 0: no answer), in the client's
+    thread, e.g. to chain work or to keep figures per endpoint."""
+    clients = clients or [Client(port, token) for token in tokens]
+    result = LoadResult(clients=len(clients))
     lock = threading.Lock()
     sent = 0
-    start_gate = threading.Barrier(len(tokens) + 1)
+    start_gate = threading.Barrier(len(clients) + 1)
     deadline = [0.0]
 
-    def client_loop(index: int, token: str) -> None:
+    def client_loop(index: int, client: Client) -> None:
         nonlocal sent
-        client = Client(port, token)
         statuses: Counter = Counter()
         latencies: list[float] = []
         try:
@@ -275,23 +348,25 @@ def run_load(
                 job = next_request(index)
                 if job is None:
                     break
-                method, path, body = job
+                method, path, body, *rest = job
                 began = time.perf_counter()
                 try:
-                    status, _ = client.request(method, path, body)
+                    status, answer = client.request(method, path, body, rest[0] if rest else None)
                 except (OSError, http.client.HTTPException) as exc:
-                    status = 0
+                    status, answer = 0, b""
                     with lock:
                         result.errors.append(f"{type(exc).__name__}: {exc}")
                 latencies.append((time.perf_counter() - began) * 1000)
                 statuses[status] += 1
+                if on_response:
+                    on_response(index, job, status, answer, latencies[-1])
         finally:
             client.close()
             with lock:
                 result.statuses.update(statuses)
                 result.latencies_ms.extend(latencies)
 
-    threads = [threading.Thread(target=client_loop, args=(i, t), daemon=True) for i, t in enumerate(tokens)]
+    threads = [threading.Thread(target=client_loop, args=(i, c), daemon=True) for i, c in enumerate(clients)]
     for thread in threads:
         thread.start()
     began = time.monotonic()

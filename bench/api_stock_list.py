@@ -25,25 +25,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from contextlib import ExitStack
 
-import psycopg
 from _common import (
     CPUS,
     CpuMeter,
     cpu_line,
-    database_exists,
-    database_url,
     django_json,
     gunicorn,
     interleaved,
     latency_line,
     machine_line,
-    manage,
     print_result_json,
-    recreate_database,
     run_load,
+    scale_database,
     slices_line,
     verdict,
     warm_up,
@@ -52,7 +47,6 @@ from _common import (
 TARGET_RATE = 400.0
 TARGET_P99_MS = 50.0
 TARGET_SLOWDOWN = 1.5
-SHAPE = ["--nations", "30", "--centers", "40", "--items", "2000", "--seed", "2026"]
 NATION = "FRA"
 
 PREPARE = """
@@ -99,24 +93,11 @@ result = {{"status": response.status_code, "queries": len(captured.captured_quer
 
 def prepare_database(db: str, stocks: int, movements: int, *, reuse: bool) -> float | None:
     """Generate `db` unless reusing one that already holds `stocks` stocks; returns generate_scale's seconds."""
-    if reuse and database_exists(db):
-        with psycopg.connect(database_url(db)) as conn:
-            try:
-                held = conn.execute("SELECT count(*) FROM inventory_stock").fetchone()[0]
-            except psycopg.Error:
-                held = -1
-        if held == stocks:
-            manage(db, "migrate", "--noinput")  # newer migrations, if any
-            print(f"{db}: reusing {held:,} stocks")
-            return None
-    recreate_database(db)
-    manage(db, "migrate", "--noinput")
-    began = time.monotonic()
-    out = manage(db, "generate_scale", *SHAPE, "--stocks", str(stocks), "--movements", str(movements), timeout=1200)
-    seconds = time.monotonic() - began
-    print(f"{db}: generate_scale --stocks {stocks} --movements {movements}: {seconds:.1f} s")
-    for line in out.strip().splitlines():
-        print(f"    {line}")
+    seconds = scale_database(db, stocks=stocks, movements=movements, regenerate=not reuse)
+    if seconds is None:
+        print(f"{db}: reusing {stocks:,} stocks")
+    else:
+        print(f"{db}: generate_scale --stocks {stocks} --movements {movements}: {seconds:.1f} s")
     return seconds
 
 

@@ -34,17 +34,15 @@ import psycopg
 from _common import (
     PYTHON,
     ROOT,
-    database_exists,
     database_url,
     machine_line,
     portal_env,
     print_result_json,
-    recreate_database,
+    scale_database,
     verdict,
 )
 
 TARGET_MS = 200.0
-SHAPE = ["--nations", "30", "--centers", "40", "--items", "2000", "--seed", "2026"]
 FULL = {"name": "alliance_bench_pages", "stocks": 1_000_000, "movements": 3_000_000, "requests": 30, "warmup": 3}
 SMOKE = {"name": "alliance_bench_pages_smoke", "stocks": 6_000, "movements": 18_000, "requests": 5, "warmup": 1}
 USERNAME = "fra-logistics-1"
@@ -81,28 +79,12 @@ def django_json(db: str, code: str, timeout: float = 1800) -> object:
     return json.loads(completed.stdout[marker + len("@@RESULT@@") :])
 
 
-def stock_count(db: str) -> int:
-    with psycopg.connect(database_url(db)) as conn:
-        try:
-            return conn.execute("SELECT count(*) FROM inventory_stock").fetchone()[0]
-        except psycopg.errors.UndefinedTable:
-            return -1
-
-
 def prepare(size: dict, regenerate: bool) -> None:
     db = size["name"]
-    fresh = regenerate or not database_exists(db) or stock_count(db) != size["stocks"]
-    if fresh:
-        print(f"generating {db}: {size['stocks']:,} stocks, {size['movements']:,} movements ...", flush=True)
-        began = time.monotonic()
-        recreate_database(db)
-        manage(db, "migrate", "--noinput")
-        stocks = ["--stocks", str(size["stocks"]), "--movements", str(size["movements"])]
-        manage(db, "generate_scale", *SHAPE, *stocks, timeout=3600)
-        print(f"    generated in {time.monotonic() - began:.0f} s", flush=True)
-    else:
-        print(f"reusing {db} ({size['stocks']:,} stocks); migrating", flush=True)
-        manage(db, "migrate", "--noinput")
+    print(f"{db}: {size['stocks']:,} stocks, {size['movements']:,} movements (reused if present) ...", flush=True)
+    seconds = scale_database(db, stocks=size["stocks"], movements=size["movements"], regenerate=regenerate)
+    fresh = seconds is not None
+    print(f"    generated in {seconds:.0f} s" if fresh else "    reused; migrated", flush=True)
     if fresh or not django_json(db, RUN_EXISTS):
         began = time.monotonic()
         manage(db, "reconcile", "--wait", timeout=3600)
