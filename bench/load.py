@@ -11,7 +11,8 @@ Data: ``manage.py generate_scale --nations 30 --centers 40 --items 2000 --stocks
 Server: gunicorn as in production (gthread, ``DEBUG=false``, persistent database connections, Redis for the cache;
 tasks go to a Celery queue of this run's own, deleted at the end: no worker competes for the two cores).
 
-Users: each one thread with one keep-alive connection and no think time, over 4 nations (FRA, DEU, ITA, POL):
+Users: each one thread with one keep-alive connection and no think time (``--think S`` adds pauses), over 4 nations
+(FRA, DEU, ITA, POL):
 - half are national systems, with tokens from ``manage.py issue_token <nation>-system``.  They read the stock list of
   a center they take part in (``/api/v1/stocks/?center=&page_size=50``, pages 1-5) and the request list; they write
   stock reports (50 lines of physical counts), requests (a draft for another nation's shared stock, then its
@@ -325,6 +326,7 @@ class Mix:
         self.queues = Queues(setup["submitted"], setup["approved"])
         self.lock = threading.Lock()
         self.reads_only = False
+        self.think = 0.0  # mean seconds between a user's requests
         self.sequence = 0
         self.required_by = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
         self.reset()
@@ -419,8 +421,10 @@ class Mix:
 
     def next_request(self, i: int) -> Job:
         user = self.users[i]
-        if user.follow_up:
+        if user.follow_up:  # a system submits its draft at once
             return user.follow_up.popleft()
+        if self.think and not self.reads_only:  # a person reads the page, a system waits for its next cycle
+            time.sleep(user.rng.uniform(0.5, 1.5) * self.think)
         if not self.reads_only and user.writes + user.phase < WRITE_SHARE * (user.sent + 1):
             job = self.write(i)
             if job:
@@ -530,6 +534,9 @@ def main() -> int:
     parser.add_argument("--db", help="database name (default alliance_bench_load, smoke alliance_bench_load_smoke)")
     parser.add_argument("--users", type=int, help="concurrent users (default 32; smoke 16)")
     parser.add_argument("--duration", type=float, help="seconds of the timed phase (default 60; smoke 15)")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="mean pause between a user's requests, seconds (default 0: each user always has one in "
+                             "flight, the hardest reading of N concurrent users)")  # fmt: skip
     parser.add_argument("--pool", type=int, help="submitted and approved requests made beforehand per nation")
     parser.add_argument("--workers", type=int, default=max(2, CPUS), help="gunicorn workers (default: CPUs)")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
@@ -583,11 +590,13 @@ def main() -> int:
                         client.log_in(name, setup["password"])
                         users.append(User(kind, nation, name, client, random.Random(rng.random())))
             mix = Mix(users, setup, report_lines=size["lines"])
+            mix.think = args.think
             clients = [u.client for u in users]
             kinds = Counter(u.kind for u in users)
-            print(f"server: {server.description}; {len(users)} users on keep-alive connections, no think time: "
+            print(f"server: {server.description}; {len(users)} users on keep-alive connections: "
                   f"{kinds['system']} national-system tokens, {kinds['logistics']} logistics officers and "
-                  f"{kinds['liaison']} liaison officers signed in (browser), of {', '.join(NATIONS)}", flush=True)  # fmt: skip
+                  f"{kinds['liaison']} liaison officers signed in (browser), of {', '.join(NATIONS)}; think time "
+                  f"{f'{args.think:g} s (0.5-1.5x)' if args.think else 'none'}", flush=True)  # fmt: skip
 
             mix.reads_only = True  # warm-up: every user's connection, every worker thread's code and connection
             run_load(server.port, [], mix.next_request, duration=size["warmup"], max_requests=10**9, clients=clients,
@@ -639,6 +648,11 @@ def main() -> int:
         f"queues left: {mix.queues.left()}; writes skipped for want of work: {dict(mix.queues.dry) or 0}"
     )
     print(cpu_line(result))
+    per_request = sum(result.cpu_per_request_ms().values())
+    if per_request:  # Little's law: users = rate x (response time + think time)
+        floor = max(0.0, len(users) * per_request / CPUS - 1000 * args.think)
+        print(f"at that CPU cost, {len(users)} users with {args.think:g} s think time cannot average under "
+              f"{floor:.0f} ms per request on {CPUS} idle cores (users / capacity - think time, Little's law)")  # fmt: skip
     busy = sum(result.cpu.values())
     print(f"CPU busy during the run: {busy / seconds:.2f} of {CPUS} cores for this benchmark "
           f"({', '.join(f'{k} {v / seconds:.2f}' for k, v in result.cpu.items())})")  # fmt: skip
@@ -709,7 +723,7 @@ def main() -> int:
     print(f"books: {'exact' if books_ok else 'BROKEN'}")
 
     print_result_json("load", {
-        "smoke": args.smoke, "users": len(users), "seconds": round(seconds, 1), "server": server.description,
+        "smoke": args.smoke, "users": len(users), "think_s": args.think, "seconds": round(seconds, 1), "server": server.description,
         "stocks": after["stocks"], "requests": total, "req_per_s": round(total / seconds, 1),
         "read_share": round(reads / total, 3), "errors": errors, "error_rate": round(error_rate, 4), "races_409": races,
         "p50_ms": round(percentile(all_ms, 50), 1), "p95_ms": round(percentile(all_ms, 95), 1), "p99_ms": round(p99, 1),
