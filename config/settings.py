@@ -60,6 +60,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "config.middleware.DatabaseUnavailableMiddleware",  # a lost database answers 503, not 500
     "axes.middleware.AxesMiddleware",  # last: it answers the lockout for the login view
 ]
 
@@ -89,6 +90,9 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# A persistent connection is tested before each request reuses it, so after a database restart the next request
+# reconnects instead of failing on a dead connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)  # a fresh clone has no var/ and SQLite does not create folders
     # Several threads (dev server, in-process jobs) write to one file: wait for the lock instead of failing.
@@ -172,6 +176,7 @@ if env.str("EMAIL_URL", default=""):
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@alliance-logistics.invalid")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)  # seconds; emails go out in-process while the broker is down
 
 # --- Celery -----------------------------------------------------------------------------------------------
 # With REDIS_URL the jobs go to Redis; without it they run in-process (eager), so no broker is needed.
@@ -206,12 +211,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 RECONCILE_EVERY_MINUTES = env.int("RECONCILE_EVERY_MINUTES", default=15)
 # An unfinished run without progress for this long is taken as dead and marked failed by the next run.
 RECONCILE_STALE_SECONDS = env.int("RECONCILE_STALE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
+# Work recorded in the database but never picked up (its message could not reach the broker, or was lost with it):
+# the sweeps below, every JOBS_SWEEP_SECONDS, queue again what has waited JOBS_REQUEUE_AFTER_SECONDS.
+JOBS_SWEEP_SECONDS = env.int("JOBS_SWEEP_SECONDS", default=60)
+JOBS_REQUEUE_AFTER_SECONDS = env.int("JOBS_REQUEUE_AFTER_SECONDS", default=120)
 CELERY_BEAT_SCHEDULE = {
     "reconcile-shared-stock": {
         "task": "coordination.tasks.scheduled_reconciliation",
         "schedule": RECONCILE_EVERY_MINUTES * 60,
     },
-    "retry-due-webhook-deliveries": {"task": "coordination.tasks.retry_due_deliveries", "schedule": 60},
+    "retry-due-webhook-deliveries": {"task": "coordination.tasks.retry_due_deliveries",
+                                     "schedule": JOBS_SWEEP_SECONDS},
+    "requeue-waiting-reconciliations": {"task": "coordination.tasks.requeue_waiting_runs",
+                                        "schedule": JOBS_SWEEP_SECONDS},
 }
 # Webhooks: first retry after WEBHOOK_BACKOFF_SECONDS, doubling each time, up to WEBHOOK_MAX_ATTEMPTS attempts.
 WEBHOOK_BACKOFF_SECONDS = env.int("WEBHOOK_BACKOFF_SECONDS", default=10)
@@ -246,8 +258,10 @@ API_RATE_USER = env.str("API_RATE_USER", default="3000/minute")
 API_RATE_ANON = env.str("API_RATE_ANON", default="60/minute")
 
 # --- Cache: Redis when configured (shared by all processes, e.g. throttling), else per-process memory ------
+# Failing soft (config/cache.py): with Redis unreachable the API keeps serving and throttling lets callers through.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {"BACKEND": "config.cache.FailSoftRedisCache", "LOCATION": REDIS_URL,
+                "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }

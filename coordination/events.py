@@ -2,7 +2,8 @@
 
 Services call these inside their transaction: the notification and delivery rows are written with the change
 (so they exist exactly when the change does), and the sending is queued after commit.  If the broker is down
-at that moment the rows stay pending and the periodic sweep (``retry_due_deliveries``) sends them later.
+at that moment the delivery rows stay pending and the periodic sweep (``retry_due_deliveries``) sends them later;
+the emails, which no row tracks, are sent in-process instead.
 """
 
 from __future__ import annotations
@@ -45,15 +46,30 @@ def _enqueue_after_commit(notification_ids: list[int], delivery_ids: list[int]) 
     from . import tasks
 
     def send():
+        emails_queued = not notification_ids
         try:
             if notification_ids:
                 tasks.email_notifications.delay(notification_ids)
+                emails_queued = True
             for delivery_id in delivery_ids:
                 tasks.deliver_webhook.delay(delivery_id)
-        except Exception:  # broker unreachable: the rows stay pending; the sweep sends them later
-            log.warning("could not queue event work; it will be retried by the sweep", exc_info=True)
+        except Exception:  # broker unreachable: the deliveries stay pending; the sweep sends them later
+            log.warning("could not queue event work; the sweep will send the webhooks", exc_info=True)
+            if not emails_queued:
+                _email_in_process(notification_ids)
 
     transaction.on_commit(send)
+
+
+def _email_in_process(notification_ids: list[int]) -> None:
+    """No row remembers an unsent email, so with the broker down the emails go out here and now (bounded by
+    EMAIL_TIMEOUT) rather than never.  A failure is logged: the in-app notices exist either way."""
+    from . import tasks
+
+    try:
+        tasks.email_notifications.apply(args=(notification_ids,), throw=True)
+    except Exception:
+        log.exception("could not email notifications %s", notification_ids)
 
 
 def _endpoints_wanting(event: str, nation_ids: set[int]) -> list[WebhookEndpoint]:

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from inventory.models import LogisticsCenter
 from nations import access
@@ -47,8 +48,6 @@ def start_reconciliation(*, user=None, center: LogisticsCenter | None = None,
 
     Coordinators may reconcile everything; an operator only their own center.  A run is refused (409) while
     another live run covers the same centers, so a double click does not double the work."""
-    from . import tasks
-
     if user is not None:
         access.require(user, "reconciliation.start", center)
     with transaction.atomic():
@@ -62,8 +61,32 @@ def start_reconciliation(*, user=None, center: LogisticsCenter | None = None,
         total = 1 if center is not None else LogisticsCenter.objects.count()
         run = ReconciliationRun.objects.create(center=center, started_by=user, trigger=trigger,
                                                centers_total=total)
-        transaction.on_commit(lambda: tasks.run_reconciliation.delay(run.pk))
+        transaction.on_commit(lambda: _queue(run.pk))
     return run
+
+
+def _queue(run_id: int) -> None:
+    """Send the run to the workers.  With the broker down the run stays queued (the caller still gets it) and
+    ``requeue_waiting_runs`` sends it once the broker is back."""
+    from . import tasks
+
+    try:
+        tasks.run_reconciliation.delay(run_id)
+    except (KombuOperationalError, OSError):  # the broker is unreachable: the sweep sends it later
+        log.warning("could not queue reconciliation #%s; the sweep will send it", run_id, exc_info=True)
+
+
+def requeue_waiting_runs() -> list[int]:
+    """Send again the runs still queued JOBS_REQUEUE_AFTER_SECONDS after they were last sent (their message never
+    reached the broker, or was lost with it).  A run sent twice is harmless: its centers are done once each."""
+    cutoff = timezone.now() - timedelta(seconds=settings.JOBS_REQUEUE_AFTER_SECONDS)
+    with transaction.atomic():
+        waiting = list(ReconciliationRun.objects.select_for_update(skip_locked=True)
+                       .filter(status=RunStatus.QUEUED, updated_at__lt=cutoff).values_list("pk", flat=True))
+        ReconciliationRun.objects.filter(pk__in=waiting).update(updated_at=timezone.now())  # sent again now
+        for run_id in waiting:
+            transaction.on_commit(lambda run_id=run_id: _queue(run_id))
+    return waiting
 
 
 def center_ids_of(run: ReconciliationRun) -> list[int]:

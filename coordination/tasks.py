@@ -12,10 +12,14 @@ from . import runs
 from .reconciliation import CenterBusy
 
 RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
+# Tasks whose result nobody reads.  Ignoring it matters when Redis is down: a caller that keeps the result
+# subscribes to it first, and that subscription retries for ~20 s before failing, inside the web request.
+UNREAD = {**RELIABLE, "ignore_result": True}
 EAGER_BUSY_ATTEMPTS = 30
+DELIVERY_BUSY_RETRY_SECONDS = 5
 
 
-@shared_task(**RELIABLE)
+@shared_task(**UNREAD)
 def scheduled_reconciliation() -> int:
     """Celery beat's entry point: reconcile every center (skipped while a run is still going)."""
     try:
@@ -24,7 +28,7 @@ def scheduled_reconciliation() -> int:
         return 0
 
 
-@shared_task(**RELIABLE)
+@shared_task(**UNREAD)
 def run_reconciliation(run_id: int) -> None:
     """Fan the run out: one task per center, then a task that totals the findings."""
     center_ids = runs.begin_run(run_id)
@@ -53,23 +57,28 @@ def reconcile_center(self, run_id: int, center_id: int) -> None:
         raise self.retry(exc=exc, countdown=2) from exc
 
 
-@shared_task(**RELIABLE)
+@shared_task(**UNREAD)
 def finish_reconciliation(run_id: int) -> None:
     runs.finish_run(run_id)
 
 
-@shared_task(bind=True, max_retries=None, **RELIABLE)
+@shared_task(bind=True, max_retries=None, **UNREAD)
 def deliver_webhook(self, delivery_id: int) -> None:
     """Send one delivery; on failure retry with exponential backoff until WEBHOOK_MAX_ATTEMPTS."""
     from .models import DeliveryStatus
-    from .webhooks import attempt_delivery, backoff
+    from .webhooks import DeliveryBusy, attempt_delivery, backoff
 
-    delivery = attempt_delivery(delivery_id)
+    try:
+        delivery = attempt_delivery(delivery_id)
+    except DeliveryBusy as exc:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            return  # in-process: whoever holds the row is sending it
+        raise self.retry(exc=exc, countdown=DELIVERY_BUSY_RETRY_SECONDS) from exc
     if delivery is not None and delivery.status == DeliveryStatus.PENDING and not settings.CELERY_TASK_ALWAYS_EAGER:
         raise self.retry(countdown=backoff(delivery.attempts))
 
 
-@shared_task(**RELIABLE)
+@shared_task(**UNREAD)
 def retry_due_deliveries() -> int:
     """Sweep: queue pending deliveries whose time has come (e.g. they could not be queued while the broker was
     down, or their retry was lost with a worker)."""
@@ -77,8 +86,8 @@ def retry_due_deliveries() -> int:
 
     from .models import DeliveryStatus, WebhookDelivery
 
-    # overdue by two minutes: the task that should have sent it was never queued or was lost
-    overdue = timezone.now() - timezone.timedelta(minutes=2)
+    # overdue by JOBS_REQUEUE_AFTER_SECONDS: the task that should have sent it was never queued or was lost
+    overdue = timezone.now() - timezone.timedelta(seconds=settings.JOBS_REQUEUE_AFTER_SECONDS)
     due = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=overdue)
                .values_list("pk", flat=True)[:500])
     for delivery_id in due:
@@ -86,7 +95,14 @@ def retry_due_deliveries() -> int:
     return len(due)
 
 
-@shared_task(**RELIABLE)
+@shared_task(**UNREAD)
+def requeue_waiting_runs() -> int:
+    """Sweep: send again the reconciliation runs whose message never reached a worker (the broker was down when
+    they were started)."""
+    return len(runs.requeue_waiting_runs())
+
+
+@shared_task(**UNREAD)
 def email_notifications(notification_ids: list[int]) -> int:
     """Email each notice to its user, when the user has an address."""
     from django.core.mail import send_mail

@@ -42,13 +42,23 @@ def backoff(attempts: int) -> int:
     return min(settings.WEBHOOK_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0), 3600)
 
 
+class DeliveryBusy(Exception):
+    """The delivery's row is locked: another worker is sending it, or the one that was has just died and its
+    transaction is not rolled back yet.  Try again shortly; the row then says whether it was delivered."""
+
+
 def attempt_delivery(delivery_id: int) -> WebhookDelivery | None:
-    """POST the delivery once; record the outcome.  Returns the row (None if gone or no longer pending)."""
+    """POST the delivery once; record the outcome.  Returns the row (None if gone or no longer pending).
+
+    The attempt is recorded in the transaction that holds the row's lock during the POST: a worker killed
+    mid-POST records nothing (the redelivered task sends again, under the same ``X-Alliance-Delivery``)."""
+    pending = WebhookDelivery.objects.filter(pk=delivery_id, status=DeliveryStatus.PENDING)
     with transaction.atomic():
-        delivery = (WebhookDelivery.objects.select_for_update(skip_locked=True)
-                    .select_related("endpoint").filter(pk=delivery_id, status=DeliveryStatus.PENDING).first())
+        delivery = pending.select_for_update(skip_locked=True).select_related("endpoint").first()
         if delivery is None:
-            return None  # delivered already, given up, or another worker is sending it right now
+            if pending.exists():
+                raise DeliveryBusy(delivery_id)
+            return None  # delivered already, or given up
         if delivery.next_attempt_at and delivery.next_attempt_at > timezone.now() + timedelta(seconds=1):
             return delivery  # a duplicate trigger before the backoff is over: the scheduled retry will send it
         body = json.dumps(delivery.payload, separators=(",", ":")).encode()

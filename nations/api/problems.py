@@ -4,14 +4,19 @@ Shape: ``{"type", "title", "status", "detail", "code"}`` and, for validation err
 of field name (or line index, for bulk payloads) to messages.
 """
 
+import logging
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from nations.errors import Conflict
+
+log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://alliance-logistics.invalid/problems/"
@@ -29,7 +34,18 @@ TITLES = {
     422: "Unprocessable content",
     428: "Precondition required",
     429: "Too many requests",
+    503: "Service unavailable",
 }
+
+# What a lost or refused database connection raises (also a statement cancelled, a deadlock, a lock timeout):
+# transient, so the caller is told to retry rather than handed a 500.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = 2
+DATABASE_UNAVAILABLE_DETAIL = (
+    "The database could not complete the request (connection lost or a transient error); it was not applied, "
+    "unless it committed just as the connection dropped.  Retry it: with the same Idempotency-Key a POST is "
+    "done at most once."
+)
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -50,7 +66,7 @@ class ConflictError(exceptions.APIException):
     default_code = "conflict"
 
 
-def problem(status_code: int, detail: str, code: str, errors=None, headers=None) -> Response:
+def problem_body(status_code: int, detail: str, code: str, errors=None) -> dict:
     body = {
         "type": PROBLEM_BASE + code.replace("_", "-"),
         "title": TITLES.get(status_code, "Error"),
@@ -60,7 +76,19 @@ def problem(status_code: int, detail: str, code: str, errors=None, headers=None)
     }
     if errors is not None:
         body["errors"] = errors
-    return Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+    return body
+
+
+def problem(status_code: int, detail: str, code: str, errors=None, headers=None) -> Response:
+    return Response(problem_body(status_code, detail, code, errors), status=status_code, headers=headers,
+                    content_type=PROBLEM_CONTENT_TYPE)
+
+
+def database_unavailable() -> Response:
+    """503 with Retry-After, logged (the connection error itself is in the log, not in the answer)."""
+    log.warning("database unavailable; answered 503", exc_info=True)
+    return problem(503, DATABASE_UNAVAILABLE_DETAIL, "database_unavailable",
+                   headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
 
 
 def _django_validation_errors(exc: DjangoValidationError):
@@ -79,6 +107,8 @@ def _flatten_detail(detail) -> str:
 
 def exception_handler(exc, context):
     """DRF exception handler answering problem+json for domain, Django and DRF errors."""
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        return database_unavailable()
     if isinstance(exc, Conflict):
         return problem(409, exc.message, exc.code)
     if isinstance(exc, DjangoValidationError):

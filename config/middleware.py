@@ -1,0 +1,49 @@
+"""A lost database answers 503 with Retry-After on every page, as the API's problem handler does for the API."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.http import HttpResponse
+
+from nations.api.problems import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    DATABASE_UNAVAILABLE,
+    DATABASE_UNAVAILABLE_DETAIL,
+    PROBLEM_CONTENT_TYPE,
+    problem_body,
+)
+
+log = logging.getLogger(__name__)
+
+# No template: rendering one would run the context processors, which read the database that just failed.
+PAGE = (
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Service unavailable</title></head>"
+    "<body><h1>Service unavailable</h1><p>The portal cannot reach its database just now. Nothing was changed; "
+    "please try again in a moment.</p></body></html>"
+)
+
+
+class DatabaseUnavailableMiddleware:
+    """Turns a database connection error raised by a view into 503 (problem+json under /api/, a short page
+    elsewhere) instead of a 500.  The connection is closed at the end of the request (its errors mark it
+    unusable), so the next request connects afresh."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, DATABASE_UNAVAILABLE):
+            return None
+        log.warning("database unavailable on %s %s; answered 503", request.method, request.path, exc_info=exception)
+        if request.path.startswith("/api/"):
+            body = json.dumps(problem_body(503, DATABASE_UNAVAILABLE_DETAIL, "database_unavailable"))
+            response = HttpResponse(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
+        else:
+            response = HttpResponse(PAGE, status=503, content_type="text/html; charset=utf-8")
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        return response
