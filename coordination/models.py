@@ -177,6 +177,8 @@ class Flag(models.Model):
 
     severity = models.CharField(max_length=10, choices=Severity.choices, default=Severity.WARNING)
     first_seen = models.DateTimeField()
+    # When a pass last saw the flag.  Passes rewrite an open shortfall only when its figures change, so an open
+    # shortfall's last sighting is its center's CenterPass.passed_at (which the API and pages show).
     last_seen = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
@@ -216,6 +218,9 @@ class Shortfall(Flag):
     threshold = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True,
                                     help_text="Safety level, days-of-supply target, or open demand.")
     days_of_supply = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    # The stock's shared flag, copied so that the access rules filter shortfalls without joining a million stocks.
+    # A trigger on inventory_stock keeps it in step (migration 0007), whatever changes the stock.
+    shared = models.BooleanField(default=False, editable=False)
 
     class Meta:
         ordering = ["-last_seen", "-id"]
@@ -241,6 +246,16 @@ class Shortfall(Flag):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.item_id}@{self.center_id}"
+
+    @property
+    def last_sighting(self):
+        """When a pass last found this shortfall: for an open one, its center's last pass (load it with
+        ``select_related("center__last_pass")``)."""
+        if self.resolved_at is None:
+            center_pass = getattr(self.center, "last_pass", None)
+            if center_pass is not None and center_pass.passed_at > self.last_seen:
+                return center_pass.passed_at
+        return self.last_seen
 
 
 class DiscrepancyKind(models.TextChoices):
@@ -364,6 +379,19 @@ class CenterReconciliation(models.Model):
         return f"run {self.run_id} center {self.center_id}"
 
 
+class CenterPass(models.Model):
+    """When reconciliation last went over a center.  Every flag still open at the center was seen by that pass,
+    so this one row stands for the "last seen" of all of them: a pass rewrites only the flags and pool rows whose
+    figures changed, instead of touching some 130,000 rows to restamp them."""
+
+    center = models.OneToOneField("inventory.LogisticsCenter", on_delete=models.CASCADE, primary_key=True,
+                                  related_name="last_pass")
+    passed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"center {self.center_id} reconciled at {self.passed_at:%Y-%m-%d %H:%M}"
+
+
 class PoolSummary(models.Model):
     """The pool of one item at one center, refreshed by reconciliation: what the alliance can see at a glance."""
 
@@ -374,7 +402,8 @@ class PoolSummary(models.Model):
     available = models.BigIntegerField()
     shared_available = models.BigIntegerField()
     nations = models.PositiveIntegerField(help_text="How many nations hold the item there.")
-    refreshed_at = models.DateTimeField()
+    refreshed_at = models.DateTimeField(help_text="When these figures were last found changed; the center's pass "
+                                                  "time is CenterPass.passed_at.")
 
     class Meta:
         ordering = ["center_id", "item_id"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from inventory.queries import stock_visibility
+from inventory.queries import any_of, stock_visibility
 from nations import access
 
 
@@ -15,15 +15,17 @@ class SupplyRequestQuerySet(models.QuerySet):
             return self
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
-        nations = access.nation_ids_for(user)
-        centers = access.center_ids_operated_by(user)
-        return self.filter(
-            Q(requesting_nation_id__in=nations)
-            | Q(supplying_nation_id__in=nations)
-            | Q(source_center_id__in=centers)
-            | Q(destination_center_id__in=centers)
-            | Q(access.coordinator_grant_exists(user))  # coordinators see every request
-        )
+        p = access.profile(user)
+        if p.coordinator:  # coordinators see every request
+            return self
+        terms = []
+        if p.officer_nations:
+            nations = sorted(p.officer_nations)
+            terms += [Q(requesting_nation_id__in=nations), Q(supplying_nation_id__in=nations)]
+        if p.operated_centers:
+            centers = sorted(p.operated_centers)
+            terms += [Q(source_center_id__in=centers), Q(destination_center_id__in=centers)]
+        return self.filter(any_of(terms))
 
     def open(self) -> SupplyRequestQuerySet:
         from .models import OPEN_STATUSES
@@ -41,8 +43,8 @@ class FlagQuerySet(models.QuerySet):
             return self
         if not getattr(user, "is_authenticated", False) or not user.is_active:
             return self.none()
-        on_stock = Q(stock__isnull=False) & stock_visibility(user, "stock__")
         if self.model.__name__ == "Discrepancy":
+            on_stock = Q(stock__isnull=False) & stock_visibility(user, "stock__")
             from .models import SupplyRequest
 
             # a request's discrepancy is seen with the request; a stock's with the stock
@@ -50,11 +52,12 @@ class FlagQuerySet(models.QuerySet):
                 request__isnull=False, request__in=SupplyRequest.objects.visible_to(user).values("id")
             )
         else:  # shortfalls: on a stock, or on a center's pool of an item (unmet demand)
-            pool = (
-                Q(center_id__in=access.center_ids_operated_by(user))
-                | Q(center_id__in=access.participating_center_ids(user))
-                | Q(access.coordinator_grant_exists(user))  # coordinators see every pool
-            )
+            # a stock's shortfall carries the stock's nation, center and shared flag: the stock's rule, no join
+            on_stock = Q(stock__isnull=False) & stock_visibility(user)
+            p = access.profile(user)
+            centers = p.operated_centers | p.participating_centers
+            # coordinators see every pool
+            pool = Q() if p.coordinator else any_of([Q(center_id__in=sorted(centers))] if centers else [])
             condition = on_stock | (Q(stock__isnull=True) & pool)
         return self.filter(condition)
 

@@ -1,10 +1,13 @@
 """Reconciliation and shortfall flagging for one center, as set-based SQL.
 
 Each check is one statement over the center's rows (no Python loop over stocks), written to run on
-PostgreSQL and on SQLite (the embedded default).  A check's findings are upserted as flags:
+PostgreSQL and on SQLite (the embedded default).  Discrepancies (a few hundred) are upserted as flags:
 ``INSERT … SELECT … ON CONFLICT (subject) WHERE open DO UPDATE`` keeps one open flag per subject with its
 first and last sighting, and an ``UPDATE`` then resolves the open flags of that kind at the center that this
-pass did not see again.  Acknowledgement is never touched, so it survives later runs.
+pass did not see again.  Shortfalls on stocks and the pool summary (over a hundred thousand rows, nearly all
+unchanged from one pass to the next) are staged in a temporary table and only the differences written; the
+center's ``CenterPass`` row records the pass, which is the last sighting of every flag still open there.
+Acknowledgement is never touched, so it survives later runs.
 
 The pass over a center runs in one transaction under a per-center lock, so two runs never work on the same
 center at once and a pass that dies leaves nothing half-written.
@@ -159,16 +162,62 @@ def _overdue_dispatches(params: dict) -> int:
 
 # --- pool summary -----------------------------------------------------------------------------------------------
 
+POOL_FINDINGS = f"""
+    SELECT center_id, item_id, SUM(on_hand) AS on_hand, SUM(reserved) AS reserved,
+           SUM(on_hand - reserved) AS available,
+           SUM(CASE WHEN shared THEN on_hand - reserved ELSE 0 END) AS shared_available, COUNT(*) AS nations
+    FROM {STOCK} WHERE center_id = %(center)s
+    GROUP BY center_id, item_id
+"""
+POOL_FIGURES = ("on_hand", "reserved", "available", "shared_available", "nations")
+
+
 def _refresh_pool(params: dict) -> int:
-    _execute(f"DELETE FROM {POOL} WHERE center_id = %(center)s", params)
-    return _execute(f"""
-        INSERT INTO {POOL} (center_id, item_id, on_hand, reserved, available, shared_available, nations,
-                            refreshed_at)
-        SELECT center_id, item_id, SUM(on_hand), SUM(reserved), SUM(on_hand - reserved),
-               SUM(CASE WHEN shared THEN on_hand - reserved ELSE 0 END), COUNT(*), %(now)s
-        FROM {STOCK} WHERE center_id = %(center)s
-        GROUP BY center_id, item_id
+    """Bring the center's pool rows to the figures of its stocks, writing only the rows that differ."""
+    found = _stage(POOL_FINDINGS, params)
+    changed = ", ".join(f"{c} = f.{c}" for c in POOL_FIGURES)
+    _execute(f"""
+        UPDATE {POOL} SET {changed}, refreshed_at = %(now)s
+        FROM {FINDINGS} f
+        WHERE {POOL}.center_id = f.center_id AND {POOL}.item_id = f.item_id
+          AND ({_distinct(POOL, POOL_FIGURES)})
     """, params)
+    _execute(f"""
+        INSERT INTO {POOL} (center_id, item_id, {", ".join(POOL_FIGURES)}, refreshed_at)
+        SELECT f.center_id, f.item_id, {", ".join("f." + c for c in POOL_FIGURES)}, %(now)s FROM {FINDINGS} f
+        WHERE NOT EXISTS (SELECT 1 FROM {POOL} p WHERE p.center_id = f.center_id AND p.item_id = f.item_id)
+    """, params)
+    _execute(f"""
+        DELETE FROM {POOL} WHERE center_id = %(center)s
+          AND NOT EXISTS (SELECT 1 FROM {FINDINGS} f WHERE f.item_id = {POOL}.item_id)
+    """, params)
+    return found
+
+
+# --- findings staged in a temporary table --------------------------------------------------------------------
+# A check's findings are computed once into FINDINGS; the flag (or pool) table is then compared with them and only
+# the differences are written: new flags inserted, changed figures updated, flags not found again resolved.  Open
+# flags whose figures did not change are not rewritten: at 1,000,000 stocks a pass finds about 134,000 shortfalls,
+# nearly all the same as 15 minutes before, and restamping them was half the pass (bench/RESULTS-reconcile.md).
+
+FINDINGS = "reconciliation_findings"
+
+
+def _stage(findings_sql: str, params: dict) -> int:
+    """(Re)create the temporary FINDINGS table from `findings_sql`; returns its row count."""
+    _execute(f"DROP TABLE IF EXISTS {FINDINGS}", {})
+    _execute(f"CREATE TEMPORARY TABLE {FINDINGS} AS {findings_sql}", params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {FINDINGS}")
+        return cursor.fetchone()[0]
+
+
+def _distinct(table: str, columns: tuple[str, ...]) -> str:
+    """SQL true when any of `columns` differs between `table` and the staged findings `f` (NULL-safe, and
+    written the same way on PostgreSQL and SQLite)."""
+    if connection.vendor == "postgresql":
+        return " OR ".join(f"{table}.{c} IS DISTINCT FROM f.{c}" for c in columns)
+    return " OR ".join(f"{table}.{c} IS NOT f.{c}" for c in columns)
 
 
 # --- shortfalls -----------------------------------------------------------------------------------------------
@@ -189,7 +238,7 @@ def _days_or_null(alias: str = "s") -> str:
 
 BELOW_SAFETY_FINDINGS = f"""
     SELECT s.id AS stock_id, s.nation_id, s.center_id, s.item_id, s.on_hand - s.reserved AS available,
-           s.safety_level AS threshold, {_days_or_null()} AS days_of_supply, {_severity_expr()} AS severity
+           s.safety_level AS threshold, {_days_or_null()} AS days_of_supply, {_severity_expr()} AS severity, s.shared
     FROM {STOCK} s
     WHERE s.center_id = %(center)s AND s.on_hand - s.reserved < s.safety_level
 """
@@ -197,7 +246,7 @@ BELOW_SAFETY_FINDINGS = f"""
 LOW_DAYS_FINDINGS = f"""
     SELECT s.id AS stock_id, s.nation_id, s.center_id, s.item_id, s.on_hand - s.reserved AS available,
            COALESCE(t.days, %(default_days)s) AS threshold, {_days_expr()} AS days_of_supply,
-           {_severity_expr()} AS severity
+           {_severity_expr()} AS severity, s.shared
     FROM {STOCK} s
     JOIN {ITEM} i ON i.id = s.item_id
     LEFT JOIN {TARGET} t ON t.nation_id = s.nation_id AND t.supply_class = i.supply_class
@@ -206,49 +255,78 @@ LOW_DAYS_FINDINGS = f"""
 """
 
 
-def _upsert_stock_shortfalls(kind: str, findings_sql: str, params: dict) -> int:
-    return _execute(f"""
-        INSERT INTO {SHORTFALL} (kind, stock_id, nation_id, center_id, item_id, available, threshold,
-                                days_of_supply, severity, first_seen, last_seen, updated_at, details)
-        SELECT %(kind)s, f.stock_id, f.nation_id, f.center_id, f.item_id, f.available, f.threshold,
-               ROUND(f.days_of_supply, 2), f.severity, %(now)s, %(now)s, %(now)s, '{{}}'
-        FROM ({findings_sql}) f WHERE 1 = 1
-        -- the conflict target repeats each partial unique index's predicate exactly (SQLite requires it)
-        ON CONFLICT (kind, stock_id) WHERE (resolved_at IS NULL AND stock_id IS NOT NULL)
-        DO UPDATE SET last_seen = excluded.last_seen, updated_at = excluded.updated_at,
-                      available = excluded.available, threshold = excluded.threshold,
-                      days_of_supply = excluded.days_of_supply, severity = excluded.severity
-    """, {**params, "kind": kind})
+SHORTFALL_FIGURES = ("available", "threshold", "days_of_supply", "severity", "shared")
+STOCK_SUBJECT = ("stock_id",)
+POOL_SUBJECT = ("center_id", "item_id")  # unmet demand is a flag on a center's pool of an item
 
 
-def _unmet_demand(params: dict) -> int:
-    """Submitted (not yet approved) demand on this center's pool above what is shared and available there."""
-    kind = ShortfallKind.UNMET_DEMAND
-    return _execute(f"""
-        INSERT INTO {SHORTFALL} (kind, stock_id, nation_id, center_id, item_id, available, threshold,
-                                days_of_supply, severity, first_seen, last_seen, updated_at, details)
-        SELECT %(kind)s, NULL, NULL, d.center_id, d.item_id, COALESCE(p.shared_available, 0), d.demand, NULL,
-               CASE WHEN COALESCE(p.shared_available, 0) <= 0 THEN '{Severity.CRITICAL}'
-                    ELSE '{Severity.WARNING}' END,
-               %(now)s, %(now)s, %(now)s, '{{}}'
-        FROM (SELECT source_center_id AS center_id, item_id, SUM(quantity_requested) AS demand
-              FROM {REQUEST} WHERE source_center_id = %(center)s AND status = '{RequestStatus.SUBMITTED}'
-              GROUP BY source_center_id, item_id) d
-        LEFT JOIN {POOL} p ON p.center_id = d.center_id AND p.item_id = d.item_id
-        WHERE d.demand > COALESCE(p.shared_available, 0)
-        -- the conflict target repeats each partial unique index's predicate exactly (SQLite requires it)
-        ON CONFLICT (kind, center_id, item_id) WHERE (resolved_at IS NULL AND stock_id IS NULL)
-        DO UPDATE SET last_seen = excluded.last_seen, updated_at = excluded.updated_at,
-                      available = excluded.available, threshold = excluded.threshold,
-                      severity = excluded.severity
-    """, {**params, "kind": kind})
-
-
-def _resolve_unseen_shortfalls(params: dict) -> None:
-    _execute(f"""
-        UPDATE {SHORTFALL} SET resolved_at = %(now)s, updated_at = %(now)s
-        WHERE center_id = %(center)s AND resolved_at IS NULL AND last_seen < %(now)s
+def _flag_shortfalls(kind: str, findings_sql: str, subject: tuple[str, ...], params: dict) -> int:
+    """Raise, update and resolve the center's `kind` shortfalls to match `findings_sql`, which selects the
+    subject columns, nation_id, center_id, item_id and the figures; only differences are written."""
+    found = _stage(f"""
+        SELECT f.stock_id, f.nation_id, f.center_id, f.item_id, f.available, f.threshold,
+               ROUND(f.days_of_supply, 2) AS days_of_supply, f.severity, f.shared
+        FROM ({findings_sql}) f
     """, params)
+    params = {**params, "kind": kind}
+    same_subject = " AND ".join(f"{{flag}}.{c} = f.{c}" for c in subject)
+    changed = ", ".join(f"{c} = f.{c}" for c in SHORTFALL_FIGURES)
+    _execute(f"""
+        UPDATE {SHORTFALL} SET {changed}, last_seen = %(now)s, updated_at = %(now)s
+        FROM {FINDINGS} f
+        WHERE {SHORTFALL}.kind = %(kind)s AND {same_subject.format(flag=SHORTFALL)}
+          AND {SHORTFALL}.resolved_at IS NULL AND ({_distinct(SHORTFALL, SHORTFALL_FIGURES)})
+    """, params)
+    _execute(f"""
+        INSERT INTO {SHORTFALL} (kind, stock_id, nation_id, center_id, item_id, {", ".join(SHORTFALL_FIGURES)},
+                                first_seen, last_seen, updated_at, details)
+        SELECT %(kind)s, f.stock_id, f.nation_id, f.center_id, f.item_id,
+               {", ".join("f." + c for c in SHORTFALL_FIGURES)}, %(now)s, %(now)s, %(now)s, '{{}}'
+        FROM {FINDINGS} f
+        WHERE NOT EXISTS (SELECT 1 FROM {SHORTFALL} o WHERE o.kind = %(kind)s AND {same_subject.format(flag="o")}
+                          AND o.resolved_at IS NULL)
+    """, params)
+    _execute(f"""
+        UPDATE {SHORTFALL} SET resolved_at = %(now)s, updated_at = %(now)s, last_seen = {_last_sighting(params)}
+        WHERE center_id = %(center)s AND kind = %(kind)s AND resolved_at IS NULL
+          AND NOT EXISTS (SELECT 1 FROM {FINDINGS} f WHERE {same_subject.format(flag=SHORTFALL)})
+    """, params)
+    return found
+
+
+def _last_sighting(params: dict) -> str:
+    """A resolving shortfall was last seen by the center's previous pass (or when its row was last written)."""
+    if params["previous_pass"] is None:
+        return "last_seen"
+    return "CASE WHEN last_seen < %(previous_pass)s THEN %(previous_pass)s ELSE last_seen END"
+
+
+# Submitted (not yet approved) demand on this center's pool above what is shared and available there.
+UNMET_DEMAND_FINDINGS = f"""
+    SELECT CAST(NULL AS BIGINT) AS stock_id, CAST(NULL AS BIGINT) AS nation_id, d.center_id, d.item_id,
+           COALESCE(p.shared_available, 0) AS available, d.demand AS threshold,
+           CAST(NULL AS NUMERIC) AS days_of_supply,
+           CASE WHEN COALESCE(p.shared_available, 0) <= 0 THEN '{Severity.CRITICAL}'
+                ELSE '{Severity.WARNING}' END AS severity,
+           (1 = 0) AS shared  -- a pool has no shared flag of its own
+    FROM (SELECT source_center_id AS center_id, item_id, SUM(quantity_requested) AS demand
+          FROM {REQUEST} WHERE source_center_id = %(center)s AND status = '{RequestStatus.SUBMITTED}'
+          GROUP BY source_center_id, item_id) d
+    LEFT JOIN {POOL} p ON p.center_id = d.center_id AND p.item_id = d.item_id
+    WHERE d.demand > COALESCE(p.shared_available, 0)
+"""
+
+
+def _previous_pass(center_id: int):
+    from .models import CenterPass
+
+    return CenterPass.objects.filter(center_id=center_id).values_list("passed_at", flat=True).first()
+
+
+def _record_pass(center_id: int, now: datetime) -> None:
+    from .models import CenterPass
+
+    CenterPass.objects.update_or_create(center_id=center_id, defaults={"passed_at": now})
 
 
 # --- one pass -------------------------------------------------------------------------------------------------
@@ -270,6 +348,8 @@ def reconcile_center(center_id: int, *, now: datetime) -> CenterFindings:
     findings = CenterFindings()
     with transaction.atomic():
         _lock_center(center_id)
+        previous = _previous_pass(center_id)
+        params["previous_pass"] = None if previous is None else ops.adapt_datetimefield_value(previous)
         counts = findings.counts
         for kind, sql in ((DiscrepancyKind.LEDGER_MISMATCH, LEDGER_FINDINGS),
                           (DiscrepancyKind.RESERVATION_MISMATCH, RESERVATION_FINDINGS),
@@ -278,12 +358,12 @@ def reconcile_center(center_id: int, *, now: datetime) -> CenterFindings:
             _resolve_unseen_stock_discrepancies(kind, params)
         counts[DiscrepancyKind.OVERDUE_DISPATCH] = _overdue_dispatches(params)
         counts["pool_items"] = _refresh_pool(params)
-        counts[ShortfallKind.BELOW_SAFETY] = _upsert_stock_shortfalls(ShortfallKind.BELOW_SAFETY,
-                                                                      BELOW_SAFETY_FINDINGS, params)
-        counts[ShortfallKind.LOW_DAYS_OF_SUPPLY] = _upsert_stock_shortfalls(ShortfallKind.LOW_DAYS_OF_SUPPLY,
-                                                                            LOW_DAYS_FINDINGS, params)
-        counts[ShortfallKind.UNMET_DEMAND] = _unmet_demand(params)
-        _resolve_unseen_shortfalls(params)
+        for kind, sql, subject in ((ShortfallKind.BELOW_SAFETY, BELOW_SAFETY_FINDINGS, STOCK_SUBJECT),
+                                   (ShortfallKind.LOW_DAYS_OF_SUPPLY, LOW_DAYS_FINDINGS, STOCK_SUBJECT),
+                                   (ShortfallKind.UNMET_DEMAND, UNMET_DEMAND_FINDINGS, POOL_SUBJECT)):
+            counts[kind] = _flag_shortfalls(kind, sql, subject, params)
+        _execute(f"DROP TABLE IF EXISTS {FINDINGS}", {})
+        _record_pass(center_id, now)
         findings.new_critical_shortfalls = list(
             Shortfall.objects.filter(center_id=center_id, first_seen=now, severity=Severity.CRITICAL)
             .values_list("id", flat=True)

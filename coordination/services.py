@@ -136,18 +136,25 @@ def approve_request(*, request: SupplyRequest, approver, quantity: int | None = 
     if supplier is None:
         raise InsufficientStock(_("%(nation)s holds no %(nsn)s at %(center)s.") % {
             "nation": request.supplying_nation.code, "nsn": request.item.nsn, "center": request.source_center.code})
-    stock = lock_stock(supplier.pk)
-    if stock.available < quantity:
-        raise InsufficientStock(_("Only %(available)s available at %(center)s; cannot reserve %(quantity)s.") % {
-            "available": stock.available, "center": request.source_center.code, "quantity": quantity})
-    stock.reserved += quantity
-    stock.save(update_fields=["reserved", "updated_at"])
+    _refuse_unless_available(supplier, quantity, request)  # early answer; decided again under the lock below
     request.quantity_approved = quantity
     request.approved_at = timezone.now()
     _record(request, to_status=RequestStatus.APPROVED, actor=approver, comment=comment, quantity=quantity,
             extra_fields=("quantity_approved", "approved_at"))
     events.request_event(request, EventType.REQUEST_APPROVED)
+    # The supplier's stock is locked last: every other approval against it waits for this lock, so it is held
+    # for the check, one UPDATE and the commit only.  A refusal here rolls back everything above.
+    stock = lock_stock(supplier.pk)
+    _refuse_unless_available(stock, quantity, request)
+    stock.reserved += quantity
+    stock.save(update_fields=["reserved", "updated_at"])
     return request
+
+
+def _refuse_unless_available(stock: Stock, quantity: int, request: SupplyRequest) -> None:
+    if stock.available < quantity:
+        raise InsufficientStock(_("Only %(available)s available at %(center)s; cannot reserve %(quantity)s.") % {
+            "available": stock.available, "center": request.source_center.code, "quantity": quantity})
 
 
 @transaction.atomic

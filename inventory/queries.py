@@ -14,19 +14,31 @@ from nations import access
 def stock_visibility(user, prefix: str = "") -> Q | None:
     """The condition a stock row (reached through `prefix`, e.g. 'stock__') must meet to be visible.
 
-    None means everything is visible (administrators)."""
+    None means everything is visible (administrators).  The ids are the few nations and centers of the user's
+    grants (``access.profile``, one query per request), so PostgreSQL can answer from the (center, nation,
+    shared) index."""
     if access.sees_everything(user):
         return None
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
+    p = access.profile(user)
+    terms = []
+    if p.officer_nations:
+        terms.append(Q(**{f"{prefix}nation_id__in": sorted(p.officer_nations)}))
+    if p.operated_centers:
+        terms.append(Q(**{f"{prefix}center_id__in": sorted(p.operated_centers)}))
+    if p.coordinator:  # coordinators see all shared stock
+        terms.append(Q(**{f"{prefix}shared": True}))
+    elif p.participating_centers:
+        terms.append(Q(**{f"{prefix}shared": True, f"{prefix}center_id__in": sorted(p.participating_centers)}))
+    return any_of(terms)
+
+
+def any_of(terms: list[Q]) -> Q:
+    """OR of `terms`; no terms matches nothing."""
+    if not terms:
         return Q(pk__in=[])
-    officer_nations = access.nation_ids_for(user)
-    condition = (
-        Q(**{f"{prefix}nation_id__in": officer_nations})
-        | Q(**{f"{prefix}center_id__in": access.center_ids_operated_by(user)})
-        | Q(**{f"{prefix}shared": True, f"{prefix}center_id__in": access.participating_center_ids(user)})
-    )
-    # coordinators see shared stock; asked inside the same query, not by loading permissions beforehand
-    condition |= Q(**{f"{prefix}shared": True}) & Q(access.coordinator_grant_exists(user))
+    condition = terms[0]
+    for term in terms[1:]:
+        condition |= term
     return condition
 
 

@@ -441,9 +441,12 @@ def many_rows(world):
         pytest.param(lambda u: SupplyRequest.objects.visible_to(u), id="requests"),
     ],
 )
-def test_visible_to_is_one_query(many_rows, django_assert_max_num_queries, queryset):
+def test_visible_to_reads_the_grants_once_then_one_query_per_list(many_rows, django_assert_max_num_queries, queryset):
     for username in USERS:
         user = fresh(many_rows.users[username])  # as loaded by a new web request: no permission caches
+        # the caller's grants (one query, kept on the user for the request), then the rows
+        with django_assert_max_num_queries(2, info=username):
+            list(queryset(user))
         with django_assert_max_num_queries(1, info=username):
             rows = list(queryset(user))
         if username not in {"ita-logistics", "nat-b-operator", "no-role", "inactive", "anonymous"}:

@@ -100,6 +100,8 @@ class ShortfallSerializer(FlagSerializerMixin):
     nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
     center = serializers.SlugRelatedField(slug_field="code", read_only=True)
     nsn = serializers.CharField(source="item.nsn", read_only=True)
+    last_seen = serializers.DateTimeField(source="last_sighting", read_only=True,
+                                          help_text="When a reconciliation pass last found the shortfall.")
 
     class Meta:
         model = Shortfall

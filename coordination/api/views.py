@@ -164,7 +164,7 @@ class ShortfallViewSet(FlagViewSet):
     queryset = Shortfall.objects.all()
     serializer_class = s.ShortfallSerializer
     filterset_class = ShortfallFilter
-    related = ("nation", "center", "item")
+    related = ("nation", "center__last_pass", "item")  # the center's last pass is an open flag's last sighting
 
 
 class DiscrepancyViewSet(FlagViewSet):

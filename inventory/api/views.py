@@ -181,10 +181,13 @@ class StockReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
             return reports
         from django.db.models import Q
 
-        # the coordinator question is asked inside the same query, as in every visible_to
-        return reports.filter(Q(nation_id__in=access.nation_ids_for(user))
-                              | Q(center_id__in=access.center_ids_operated_by(user))
-                              | Q(access.coordinator_grant_exists(user)))
+        from inventory.queries import any_of
+
+        p = access.profile(user)
+        if p.coordinator:
+            return reports
+        return reports.filter(any_of([Q(nation_id__in=sorted(p.officer_nations))] * bool(p.officer_nations)
+                                     + [Q(center_id__in=sorted(p.operated_centers))] * bool(p.operated_centers)))
 
     def perform_create(self, serializer):
         from inventory.models import CountSource

@@ -9,6 +9,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
@@ -660,6 +661,20 @@ def test_the_pool_summary_is_refreshed_not_duplicated(world, clock):
     assert row.refreshed_at == clock.current
 
 
+def test_an_unchanged_pool_row_is_not_rewritten_and_a_vanished_item_leaves_the_pool(world, clock):
+    empty = make_stock(world, 0)  # no movement: a stock that can still be deleted
+    first_at = clock.tick()
+    reconcile_center(world.mlc_a.pk, now=first_at)
+    reconcile(clock, world.mlc_a)
+    [row] = PoolSummary.objects.filter(center=world.mlc_a)
+    assert row.refreshed_at == first_at  # same figures: the row was left alone
+
+    Stock.objects.filter(pk=empty.pk).delete()  # the only stock of the item at the center goes
+    findings = reconcile(clock, world.mlc_a)
+    assert not PoolSummary.objects.filter(center=world.mlc_a).exists()
+    assert findings.counts["pool_items"] == 0
+
+
 # --- a flag's life across passes ------------------------------------------------------------------------------
 
 
@@ -710,7 +725,10 @@ def test_running_twice_gives_the_same_flags_and_no_duplicates(world, clock):
     assert Discrepancy.objects.count() == len(before[0])
     assert Shortfall.objects.count() == len(before[1])
     assert set(Discrepancy.objects.values_list("first_seen", "last_seen")) == {(first_now, second_now)}
-    assert set(Shortfall.objects.values_list("first_seen", "last_seen")) == {(first_now, second_now)}
+    # shortfalls: unchanged rows are not rewritten; their last sighting is their center's pass
+    shortfalls = Shortfall.objects.select_related("center__last_pass")
+    assert {(f.first_seen, f.last_sighting) for f in shortfalls} == {(first_now, second_now)}
+    assert set(shortfalls.values_list("last_seen", "updated_at")) == {(first_now, first_now)}
     assert not Discrepancy.objects.values("kind", "stock_id", "request_id").annotate(n=Count("id")).filter(n__gt=1)
 
 
@@ -763,6 +781,35 @@ def test_a_cleared_shortfall_resolves_and_a_recurrence_opens_a_new_one(world, cl
     assert recurrence.pk != flag.pk and recurrence.first_seen == clock.current
 
 
+def test_an_unchanged_open_shortfall_is_not_rewritten_but_shows_the_last_pass_as_its_last_sighting(
+        world, clock, as_user):
+    make_stock(world, 40, safety_level=50)
+    first_at = clock.tick()
+    reconcile_center(world.mlc_a.pk, now=first_at)
+    reconcile(clock, world.mlc_a)
+    second_at = clock.current
+
+    [flag] = open_shortfalls(ShortfallKind.BELOW_SAFETY)
+    assert (flag.first_seen, flag.last_seen, flag.updated_at) == (first_at, first_at, first_at)  # not restamped
+    client = as_user("fra_logistics")
+    body = client.get(f"/api/v1/shortfalls/{flag.pk}/").json()
+    assert body["last_seen"] == second_at.isoformat().replace("+00:00", "Z")
+    # an integrator syncing with updated_after is not sent the unchanged flag again
+    assert client.get("/api/v1/shortfalls/", {"updated_after": first_at.isoformat()}).json()["count"] == 0
+
+
+def test_a_resolved_shortfall_was_last_seen_by_the_pass_before_the_one_that_resolved_it(world, clock):
+    stock = make_stock(world, 40, safety_level=50)
+    reconcile(clock, world.mlc_a)
+    reconcile(clock, world.mlc_a)
+    last_seen_at = clock.current
+
+    move(world, stock, 20)  # 60: above the safety level
+    reconcile(clock, world.mlc_a)
+    [flag] = Shortfall.objects.filter(kind=ShortfallKind.BELOW_SAFETY)
+    assert (flag.resolved_at, flag.last_seen, flag.last_sighting) == (clock.current, last_seen_at, last_seen_at)
+
+
 def test_an_open_flag_follows_the_condition_as_it_changes(world, clock):
     stock = make_stock(world, 40, safety_level=50, daily_consumption=Decimal("5"))  # 8 days: warning
     first_now = clock.tick()
@@ -805,9 +852,11 @@ def test_an_acknowledged_flag_stays_acknowledged_across_runs(world, clock, as_us
     for _ in range(2):
         reconcile(clock, world.mlc_a)
 
+    shortfall = Shortfall.objects.select_related("center__last_pass").get(pk=shortfall.pk)
+    discrepancy.refresh_from_db()
+    assert shortfall.resolved_at is None and shortfall.last_sighting == clock.current
+    assert discrepancy.resolved_at is None and discrepancy.last_seen == clock.current
     for flag in (shortfall, discrepancy):
-        flag.refresh_from_db()
-        assert flag.resolved_at is None and flag.last_seen == clock.current
         assert flag.acknowledged_by == world.users["fra_logistics"]
     assert shortfall.acknowledged_at == acknowledged_at
     open_unacknowledged = client.get("/api/v1/shortfalls/", {"open": "true", "acknowledged": "false"}).json()
@@ -877,6 +926,40 @@ def test_flags_are_visible_only_as_the_access_rules_allow(world, clock, as_user)
     assert as_user("ita_logistics").get(f"/api/v1/discrepancies/{overdue.pk}/").status_code == 404
     private_short.refresh_from_db()
     assert private_short.acknowledged_at is None
+
+
+@pytest.mark.parametrize("how", ["service", "raw_sql"])
+def test_a_stock_made_private_hides_its_shortfall_from_other_nations_at_once(world, clock, as_user, how):
+    stock = make_stock(world, 5, safety_level=10, shared=True)  # FRA's, shared at MLC-A
+    reconcile(clock, world.mlc_a)
+    [flag] = open_shortfalls(ShortfallKind.BELOW_SAFETY)
+    assert flag.shared
+    assert _ids(as_user("deu_logistics"), "/api/v1/shortfalls/") == {flag.pk}
+
+    if how == "service":
+        from inventory.services import update_stock_settings
+
+        update_stock_settings(stock=stock, actor=world.users["fra_logistics"], shared=False)
+    else:  # whatever changes the stock, the database keeps the shortfall's copy in step
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE inventory_stock SET shared = %s WHERE id = %s", [False, stock.pk])
+
+    flag.refresh_from_db()
+    assert not flag.shared
+    assert _ids(as_user("deu_logistics"), "/api/v1/shortfalls/") == set()
+    assert _ids(as_user("fra_logistics"), "/api/v1/shortfalls/") == {flag.pk}
+
+
+def test_a_shortfall_written_with_a_wrong_shared_flag_takes_its_stocks(world):
+    stock = make_stock(world, 5, safety_level=10, shared=True)
+    now = timezone.now()
+    flag = Shortfall.objects.create(kind=ShortfallKind.BELOW_SAFETY, stock=stock, nation=stock.nation,
+                                    center=stock.center, item=stock.item, first_seen=now, last_seen=now)
+    flag.refresh_from_db()
+    assert flag.shared  # set by the database from the stock, though the row was written with False
+    Shortfall.objects.filter(pk=flag.pk).update(shared=False)
+    flag.refresh_from_db()
+    assert flag.shared
 
 
 def test_a_pool_flag_is_visible_to_the_centers_participants_operators_and_coordinators(world, clock, as_user):
