@@ -149,7 +149,7 @@ def request_action(request, pk, action):
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
     if action not in REQUEST_ACTIONS:
-        return redirect("request-detail-page", pk)
+        raise Http404  # no such address, whatever the request: the same answer for every pk
     supply_request = visible_or_404(visible_requests(request.user), pk=pk)
     form_class = {"approve": ApproveForm, "reject": RejectForm, "receive": ReceiveForm}.get(action, CommentForm)
     form = form_class(request.POST)
@@ -235,7 +235,7 @@ def discrepancy_list(request):
 def flag_acknowledge(request, kind, pk):
     model = {"shortfalls": Shortfall, "discrepancies": Discrepancy}.get(kind)
     if model is None:
-        return redirect("home")
+        raise Http404
     flag = visible_or_404(model.objects.visible_to(request.user).select_related("stock"), pk=pk)
     require_or_403(request.user, "flag.acknowledge", flag)
     services.acknowledge_flag(flag=flag, user=request.user)
@@ -338,10 +338,12 @@ def notification_list(request):
 @login_required
 @require_POST
 def notification_read(request, pk=None):
-    notes = Notification.objects.filter(user=request.user, read_at__isnull=True)
+    notes = Notification.objects.filter(user=request.user)
     if pk is not None:
         notes = notes.filter(pk=pk)
-    notes.update(read_at=timezone.now())
+        if not notes.exists():  # someone else's notification, as the API answers
+            raise Http404
+    notes.filter(read_at__isnull=True).update(read_at=timezone.now())
     return redirect("notification-list")
 
 

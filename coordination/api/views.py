@@ -95,7 +95,7 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     @extend_schema(request=s.CommentSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
-    def submit(self, request, pk=None):
+    def submit(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
         return self._detail(services.submit_request(request=target, actor=request.user,
@@ -103,7 +103,7 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     @extend_schema(request=s.ApproveSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
-    def approve(self, request, pk=None):
+    def approve(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
         return self._detail(services.approve_request(request=target, approver=request.user,
@@ -111,7 +111,7 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     @extend_schema(request=s.RejectSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
-    def reject(self, request, pk=None):
+    def reject(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
         return self._detail(services.reject_request(request=target, approver=request.user,
@@ -119,7 +119,7 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     @extend_schema(request=s.CommentSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"], url_path="dispatch", url_name="dispatch")
-    def dispatch_(self, request, pk=None):
+    def dispatch_(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
         return self._detail(services.dispatch_request(request=target, actor=request.user,
@@ -127,7 +127,7 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     @extend_schema(request=s.ReceiveSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
-    def receive(self, request, pk=None):
+    def receive(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
         return self._detail(services.receive_request(request=target, actor=request.user,
@@ -135,7 +135,7 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     @extend_schema(request=s.CommentSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
+    def cancel(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
         return self._detail(services.cancel_request(request=target, actor=request.user,
@@ -153,7 +153,7 @@ class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGeneri
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
-    def acknowledge(self, request, pk=None):
+    def acknowledge(self, request, pk=None, format=None):
         flag = services.acknowledge_flag(flag=self.get_object(), user=request.user)
         return Response(self.get_serializer(self.get_queryset().get(pk=flag.pk)).data)
 
@@ -178,7 +178,7 @@ class DiscrepancyViewSet(FlagViewSet):
 
     @extend_schema(request=s.ResolveDiscrepancySerializer, responses={200: s.DiscrepancySerializer})
     @action(detail=True, methods=["post"])
-    def resolve(self, request, pk=None):
+    def resolve(self, request, pk=None, format=None):
         payload = s.ResolveDiscrepancySerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         resolved = services.resolve_count_discrepancy(discrepancy=self.get_object(), user=request.user,
@@ -207,7 +207,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Port
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
-    def read(self, request, pk=None):
+    def read(self, request, pk=None, format=None):
         from django.utils import timezone
 
         note = self.get_object()
@@ -218,7 +218,7 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Port
 
     @extend_schema(request=None, responses={200: {"type": "object", "properties": {"marked": {"type": "integer"}}}})
     @action(detail=False, methods=["post"], url_path="read-all")
-    def read_all(self, request):
+    def read_all(self, request, format=None):
         from django.utils import timezone
 
         marked = self.get_queryset().filter(read_at__isnull=True).update(read_at=timezone.now())
@@ -249,7 +249,7 @@ class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, m
 
     @extend_schema(responses={200: s.WebhookDeliverySerializer(many=True)})
     @action(detail=True, methods=["get"])
-    def deliveries(self, request, pk=None):
+    def deliveries(self, request, pk=None, format=None):
         endpoint = self.get_object()
         page = self.paginate_queryset(endpoint.deliveries.order_by("-id"))
         return self.get_paginated_response(s.WebhookDeliverySerializer(page, many=True).data)

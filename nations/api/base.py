@@ -57,4 +57,7 @@ class ETagMixin:
 
 
 class PortalGenericViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
-    """Base of every API viewset: querysets come from ``visible_to(request.user)`` in ``get_queryset``."""
+    """Base of every API viewset: querysets come from ``visible_to(request.user)`` in ``get_queryset``.
+
+    Extra actions take ``format=None``: the router also serves each of them at its format-suffix URL
+    (``/requests/5/cancel.json``), which passes ``format`` to the handler."""

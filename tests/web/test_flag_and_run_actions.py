@@ -102,6 +102,14 @@ def test_a_flag_on_a_stock_the_user_may_not_see_is_404(world, browser, user, kin
     assert flag.acknowledged_at is None
 
 
+def test_acknowledging_under_an_unknown_kind_is_404(world, browser):
+    flag = shortfall_on(world.stocks["fra_private"])
+    response = browser("fra_logistics").post(reverse("flag-acknowledge", args=["stocks", flag.pk]))
+    assert response.status_code == 404
+    flag.refresh_from_db()
+    assert flag.acknowledged_at is None
+
+
 # --- settle a count discrepancy ------------------------------------------------------------------------------------
 
 

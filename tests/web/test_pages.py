@@ -471,8 +471,8 @@ def test_notifications_are_each_users_own(world, browser):
     assert "Mine" in html and "Theirs" not in html
     assert 'id="unread-count">1<' in html
 
-    # marking someone else's notification as read does nothing to it
-    browser("fra_logistics").post(reverse("notification-read", args=[theirs.pk]))
+    # someone else's notification is not there for this user (404, as in the API), and stays unread
+    assert browser("fra_logistics").post(reverse("notification-read", args=[theirs.pk])).status_code == 404
     theirs.refresh_from_db()
     assert theirs.read_at is None
     response = browser("fra_logistics").post(reverse("notification-read", args=[mine.pk]))
