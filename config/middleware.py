@@ -1,21 +1,26 @@
-"""A lost database answers 503 with Retry-After on every page, as the API's problem handler does for the API."""
+"""A lost database answers 503 with Retry-After, on the API and on the pages, instead of a 500."""
 
 from __future__ import annotations
 
 import json
 import logging
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
 
-from nations.api.problems import (
-    DATABASE_RETRY_AFTER_SECONDS,
-    DATABASE_UNAVAILABLE,
-    DATABASE_UNAVAILABLE_DETAIL,
-    PROBLEM_CONTENT_TYPE,
-    problem_body,
-)
+from nations.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 log = logging.getLogger(__name__)
+
+# What a lost or refused database connection raises (also a statement cancelled, a deadlock, a lock timeout):
+# transient, so the caller is told to retry rather than handed a 500.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 2
+DETAIL = (
+    "The database could not complete the request (connection lost or a transient error); it was not applied, "
+    "unless it committed just as the connection dropped.  Retry it: with the same Idempotency-Key a POST is "
+    "done at most once."
+)
 
 # No template: rendering one would run the context processors, which read the database that just failed.
 PAGE = (
@@ -27,8 +32,9 @@ PAGE = (
 
 class DatabaseUnavailableMiddleware:
     """Turns a database connection error raised by a view into 503 (problem+json under /api/, a short page
-    elsewhere) instead of a 500.  The connection is closed at the end of the request (its errors mark it
-    unusable), so the next request connects afresh."""
+    elsewhere) instead of a 500.  The API's problem handler leaves these errors to it (DRF re-raises what its
+    handler does not answer), so both answer alike.  The connection is closed at the end of the request (its
+    errors mark it unusable), so the next request connects afresh."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -41,9 +47,9 @@ class DatabaseUnavailableMiddleware:
             return None
         log.warning("database unavailable on %s %s; answered 503", request.method, request.path, exc_info=exception)
         if request.path.startswith("/api/"):
-            body = json.dumps(problem_body(503, DATABASE_UNAVAILABLE_DETAIL, "database_unavailable"))
+            body = json.dumps(problem_body(503, DETAIL, "database_unavailable"))
             response = HttpResponse(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
         else:
             response = HttpResponse(PAGE, status=503, content_type="text/html; charset=utf-8")
-        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response

@@ -207,6 +207,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # ... and swept for every 2 s, so the task of a dead worker comes back once that time is up, not after an hour
     "unacked_restore_interval": 2,
     "unacked_restore_throttle": 1,
+    # The sweep runs under a lock in Redis; a worker killed while holding it blocks every other worker's sweep until
+    # the lock expires, by default after 5 minutes (the fault tests ran into it).  A sweep takes milliseconds.
+    "unacked_mutex_expire": 10,
 }
 RECONCILE_EVERY_MINUTES = env.int("RECONCILE_EVERY_MINUTES", default=15)
 # An unfinished run without progress for this long is taken as dead and marked failed by the next run.

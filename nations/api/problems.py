@@ -4,19 +4,14 @@ Shape: ``{"type", "title", "status", "detail", "code"}`` and, for validation err
 of field name (or line index, for bulk payloads) to messages.
 """
 
-import logging
-
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from nations.errors import Conflict
-
-log = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://alliance-logistics.invalid/problems/"
@@ -36,16 +31,6 @@ TITLES = {
     429: "Too many requests",
     503: "Service unavailable",
 }
-
-# What a lost or refused database connection raises (also a statement cancelled, a deadlock, a lock timeout):
-# transient, so the caller is told to retry rather than handed a 500.
-DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
-DATABASE_RETRY_AFTER_SECONDS = 2
-DATABASE_UNAVAILABLE_DETAIL = (
-    "The database could not complete the request (connection lost or a transient error); it was not applied, "
-    "unless it committed just as the connection dropped.  Retry it: with the same Idempotency-Key a POST is "
-    "done at most once."
-)
 
 
 class PreconditionFailed(exceptions.APIException):
@@ -84,13 +69,6 @@ def problem(status_code: int, detail: str, code: str, errors=None, headers=None)
                     content_type=PROBLEM_CONTENT_TYPE)
 
 
-def database_unavailable() -> Response:
-    """503 with Retry-After, logged (the connection error itself is in the log, not in the answer)."""
-    log.warning("database unavailable; answered 503", exc_info=True)
-    return problem(503, DATABASE_UNAVAILABLE_DETAIL, "database_unavailable",
-                   headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
-
-
 def _django_validation_errors(exc: DjangoValidationError):
     if hasattr(exc, "error_dict"):
         return {field: [str(m) for e in errs for m in e.messages] for field, errs in exc.error_dict.items()}
@@ -107,8 +85,6 @@ def _flatten_detail(detail) -> str:
 
 def exception_handler(exc, context):
     """DRF exception handler answering problem+json for domain, Django and DRF errors."""
-    if isinstance(exc, DATABASE_UNAVAILABLE):
-        return database_unavailable()
     if isinstance(exc, Conflict):
         return problem(409, exc.message, exc.code)
     if isinstance(exc, DjangoValidationError):
@@ -120,7 +96,8 @@ def exception_handler(exc, context):
 
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None  # an unexpected error: Django answers 500 and logs it
+        # unexpected: a lost database answers 503 (config.middleware), anything else 500, logged by Django
+        return None
     headers = {k: v for k, v in response.headers.items() if k.lower() in {"retry-after", "www-authenticate"}}
     if isinstance(exc, exceptions.ValidationError):
         errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}

@@ -154,9 +154,10 @@ def _die_with_parent() -> None:
 
 
 @contextmanager
-def celery_worker(broker: Broker, log_path: Path, *, app: str = "config", **environment: str) -> Iterator[Worker]:
-    """``celery -A <app> worker --pool prefork --concurrency 2`` on the test database and the test's broker and
-    queue (CELERY_QUEUE), in its own process group; yields once it is ready, and kills the group when the block
+def celery_worker(broker: Broker, log_path: Path, *, app: str = "config", options: tuple[str, ...] = (),
+                  **environment: str) -> Iterator[Worker]:
+    """``celery -A <app> worker --pool prefork --concurrency 2 [options]`` on the test database and the test's broker
+    and queue (CELERY_QUEUE), in its own process group; yields once it is ready, and kills the group when the block
     ends."""
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     env.update(
@@ -171,6 +172,7 @@ def celery_worker(broker: Broker, log_path: Path, *, app: str = "config", **envi
     command = [
         *CELERY, "-A", app, "worker", "--pool", "prefork", "--concurrency", "2", "--loglevel", "INFO",
         "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        *options,
     ]  # fmt: skip
     with open(log_path, "w") as log:
         process = subprocess.Popen(
