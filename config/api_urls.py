@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 
 from coordination.api import views as coordination
 from inventory.api import views as inventory
+from nations.api import views as nations
 
 router = DefaultRouter()
 router.register("nations", inventory.NationViewSet, basename="nation")
@@ -21,6 +22,7 @@ router.register("discrepancies", coordination.DiscrepancyViewSet, basename="disc
 router.register("reconciliations", coordination.ReconciliationRunViewSet, basename="reconciliation")
 router.register("notifications", coordination.NotificationViewSet, basename="notification")
 router.register("webhooks", coordination.WebhookEndpointViewSet, basename="webhook")
+router.register("audit-events", nations.AuditEntryViewSet, basename="audit-event")
 
 api_v1 = [
     *router.urls,

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from inventory.models import Item, LogisticsCenter, MovementKind, Stock
 from inventory.services import get_or_create_stock, lock_stock, post_movement
-from nations import access
+from nations import access, audit
 from nations.errors import InsufficientStock, InvalidTransition
 from nations.models import Nation
 
@@ -54,8 +54,15 @@ def _record(request: SupplyRequest, *, to_status: str, actor, comment: str = "",
     request.version = F("version") + 1
     request.save(update_fields=["status", "version", "updated_at", *extra_fields])
     request.refresh_from_db(fields=["version"])
-    return RequestEvent.objects.create(request=request, from_status=from_status, to_status=to_status, actor=actor,
-                                       at=timezone.now(), comment=comment or "", quantity=quantity)
+    return _timeline(request, from_status=from_status, to_status=to_status, actor=actor, comment=comment or "",
+                     quantity=quantity)
+
+
+def _timeline(request: SupplyRequest, **fields) -> RequestEvent:
+    """The request's timeline row, and its audit-log entry in the same transaction."""
+    event = RequestEvent.objects.create(request=request, at=timezone.now(), **fields)
+    audit.request_transition(event)
+    return event
 
 
 def _whole_positive(value, field: str) -> int:
@@ -96,8 +103,8 @@ def create_request(*, requester, requesting_nation: Nation, supplying_nation: Na
     draft.save()
     draft.reference = f"REQ-{draft.pk:06d}"
     draft.save(update_fields=["reference"])
-    RequestEvent.objects.create(request=draft, from_status="", to_status=RequestStatus.DRAFT, actor=requester,
-                                at=timezone.now(), comment="Created", quantity=quantity)
+    _timeline(draft, from_status="", to_status=RequestStatus.DRAFT, actor=requester, comment=RequestEvent.CREATED,
+              quantity=quantity)
     if submit:
         return submit_request(request=draft, actor=requester)
     return draft
@@ -270,17 +277,20 @@ def resolve_count_discrepancy(*, discrepancy: Discrepancy, user, accept: bool, c
     access.require(user, "stock.adjust", discrepancy.stock)
     if discrepancy.resolved_at is not None:
         raise InvalidTransition(_("This discrepancy is already resolved."))
+    movement = None
     if accept:
         delta = discrepancy.actual - discrepancy.expected
         if delta:
-            post_movement(stock=lock_stock(discrepancy.stock_id), kind=MovementKind.COUNT_CORRECTION,
-                          quantity=delta, actor=user,
-                          reason=f"Count #{discrepancy.count_id} accepted"
-                                 + (f": {comment.strip()}" if comment.strip() else ""))
+            movement = post_movement(stock=lock_stock(discrepancy.stock_id), kind=MovementKind.COUNT_CORRECTION,
+                                     quantity=delta, actor=user,
+                                     reason=f"Count #{discrepancy.count_id} accepted"
+                                            + (f": {comment.strip()}" if comment.strip() else ""))
     now = timezone.now()
     discrepancy.resolution = DiscrepancyResolution.COUNT_ACCEPTED if accept else DiscrepancyResolution.COUNT_REJECTED
     discrepancy.resolved_at = now
     discrepancy.resolved_by = user
     discrepancy.details = {**discrepancy.details, "comment": comment.strip()}
     discrepancy.save()
+    audit.count_decided(discrepancy=discrepancy, user=user, accepted=accept, movement=movement,
+                        comment=comment.strip())
     return discrepancy

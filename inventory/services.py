@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from nations import access
+from nations import access, audit
 from nations.errors import InsufficientStock
 from nations.models import Nation
 
@@ -108,8 +108,10 @@ def adjust_stock(*, stock: Stock, delta: int, actor, reason: str) -> Movement:
     reason = _reason_required(reason)
     if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
         raise ValidationError({"delta": _("Enter a non-zero whole number.")})
-    return post_movement(stock=lock_stock(stock.pk), kind=MovementKind.ADJUSTMENT, quantity=delta, actor=actor,
-                         reason=reason)
+    movement = post_movement(stock=lock_stock(stock.pk), kind=MovementKind.ADJUSTMENT, quantity=delta, actor=actor,
+                             reason=reason)
+    audit.stock_adjusted(movement)
+    return movement
 
 
 @transaction.atomic

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from guardian.admin import GuardedModelAdmin
 
 from . import access
-from .models import ApiToken, IdempotencyKey, Nation, ServiceAccount
+from .models import ApiToken, AuditEntry, IdempotencyKey, Nation, ServiceAccount
 from .roles import Role
 from .tokens import revoke_token
 
@@ -105,4 +105,24 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
     readonly_fields = ["user", "key", "fingerprint", "status_code", "response_body", "response_headers", "created_at"]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log, read-only: entries are written by the portal and the database refuses to change them."""
+
+    list_display = ["at", "kind", "username", "nation", "object_repr", "summary", "ip_address"]
+    list_filter = ["kind", ("nation", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["username", "object_repr", "summary", "object_id"]
+    date_hierarchy = "at"
+    list_select_related = ["nation"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 alpha3_validator = RegexValidator(r"^[A-Z]{3}\Z", "Enter an ISO 3166-1 alpha-3 code in capitals, e.g. FRA.")
@@ -120,3 +122,66 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class AuditKind(models.TextChoices):
+    LOGIN = "login", _("Signed in")
+    LOGIN_FAILED = "login.failed", _("Sign-in failed")
+    LOCKED_OUT = "login.locked_out", _("Locked out after failed sign-ins")
+    ROLE_GRANTED = "role.granted", _("Role granted")
+    ROLE_REVOKED = "role.revoked", _("Role revoked")
+    TOKEN_ISSUED = "token.issued", _("API token issued")
+    TOKEN_REVOKED = "token.revoked", _("API token revoked")
+    REQUEST_TRANSITION = "request.transition", _("Request status changed")
+    STOCK_ADJUSTED = "stock.adjusted", _("Stock adjusted")
+    COUNT_ACCEPTED = "count.accepted", _("Count accepted (books corrected)")
+    COUNT_REJECTED = "count.rejected", _("Count rejected")
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "AuditEntryQuerySet":
+        """The whole log for administrators (superusers) and alliance coordinators; nothing for anyone else."""
+        from .audit import may_read
+
+        return self.all() if may_read(user) else self.none()
+
+
+class AuditEntry(models.Model):
+    """One security-relevant event: who did what to which object, for which nation, when and from where.
+
+    Append-only: written by ``nations.audit`` in the same transaction as the event, and a trigger (migration
+    0003) refuses UPDATE and DELETE on PostgreSQL and SQLite, even from raw SQL."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=24, choices=AuditKind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="+", help_text="Empty for a failed sign-in and for system actions.")
+    username = models.CharField(max_length=150, blank=True,
+                                help_text="The actor's username then, or the username tried in a failed sign-in.")
+    nation = models.ForeignKey(Nation, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+                               help_text="The nation the event concerns (on whose side the actor acted).")
+    object_type = models.CharField(max_length=100, blank=True, help_text="app_label.model of the object.")
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    summary = models.CharField(max_length=500)
+    details = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    path = models.CharField(max_length=300, blank=True, help_text="The request path, when made over HTTP.")
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=AuditKind.values), name="audit_kind_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["kind", "-at"], name="audit_kind_at_idx"),
+            models.Index(fields=["nation", "-at"], name="audit_nation_at_idx"),
+            models.Index(fields=["username", "-at"], name="audit_username_at_idx"),
+            models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind} {self.username or '-'}: {self.summary}"

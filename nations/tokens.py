@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from . import audit
 from .models import ApiToken
 
 TOKEN_PREFIX = "alp_"
@@ -29,14 +30,20 @@ def issue_token(*, user, name: str = "", expires_in_days: int | None = None) -> 
         user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + 6], key_hash=hash_token(raw),
         expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
     )
+    audit.token_issued(token)
     return token, raw
 
 
+@transaction.atomic
 def revoke_token(*, token: ApiToken) -> ApiToken:
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-    return token
+    """Stop a token from working; revoking a revoked token changes nothing (and records nothing)."""
+    locked = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
+    if locked.revoked_at is None:
+        locked.revoked_at = timezone.now()
+        locked.save(update_fields=["revoked_at"])
+        audit.token_revoked(locked)
+    token.revoked_at = locked.revoked_at  # the caller's copy says so too
+    return locked
 
 
 def authenticate_token(raw: str) -> ApiToken | None:

@@ -1,14 +1,19 @@
-"""The dashboard: what needs the user's attention, by role."""
+"""The dashboard (what needs the user's attention, by role) and the audit log."""
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, F, Q
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from coordination.models import Discrepancy, ReconciliationRun, RequestEvent, RequestStatus, Shortfall, SupplyRequest
 from inventory.charts import charts_for_stocks
 from inventory.models import Stock
 
-from . import access
+from . import access, audit
+from .filters import AuditEntryFilter
+from .models import AuditEntry
 
 QUEUE_SIZE = 10
 CHARTS = 4
@@ -71,3 +76,18 @@ def home(request):
         "activity": activity,
         "last_run": ReconciliationRun.objects.order_by("-id").first(),
     })
+
+
+@login_required
+def audit_log(request):
+    """The audit log, for alliance coordinators and administrators (403 for anyone else: the page exists for
+    every user, its content does not)."""
+    if not audit.may_read(request.user):
+        raise PermissionDenied(_("Only alliance coordinators and administrators read the audit log."))
+    entries = AuditEntry.objects.visible_to(request.user).select_related("nation").order_by("-at", "-id")
+    audit_filter = AuditEntryFilter(request.GET, queryset=entries)
+    page = Paginator(audit_filter.qs, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(request, "nations/audit_log.html", {"filter": audit_filter, "page": page,
+                                                      "query": query.urlencode()})

@@ -44,6 +44,7 @@ from django.utils import timezone
 
 from coordination.models import Discrepancy, DiscrepancyKind, EventType, Notification, SupplyRequest
 from inventory.models import Stock, StockCount
+from nations.models import AuditEntry
 from nations.tokens import issue_token
 from tests.api.conftest import FUEL_NSN, build_scenario
 from tests.api.scenario import VISIBLE, build_matrix
@@ -96,6 +97,8 @@ def sees(role: str, kind: str, name: str) -> bool:
         return False
     if kind in REFERENCE_KINDS:
         return True
+    if kind == "audit":  # the audit log: coordinators and administrators read every entry, nobody else any
+        return FACTS[role].coordinator
     if kind == "discrepancy" and name.startswith("c_"):  # the sweep's count discrepancies: seen with their stock
         return sees(role, "stock", name[2:])
     if kind == "notification":  # one's own only, whoever one is
@@ -147,6 +150,8 @@ def may(role: str, action: str, obj) -> bool | str:
         return bool(f.logistics)
     if action == "one_nation":  # registering a webhook: the logistics officers of exactly one nation
         return len(f.logistics) == 1
+    if action == "audit.read":  # the audit log's page: coordinators and administrators
+        return f.coordinator
     raise ValueError(action)
 
 
@@ -241,6 +246,8 @@ ROUTES: dict[str, Route] = {
         Write("PATCH", "visible", {"active": False}), Write("DELETE", "visible"))),
     "/api/v1/webhooks/{obj}/deliveries/": Route("webhook-deliveries", "webhook"),
     f"/api/v1/sourcing/?nsn={FUEL_NSN}&quantity=10&destination=NAT-F": Route("sourcing", get="signed_in"),
+    "/api/v1/audit-events/": Route("audit-event-list", get="signed_in"),  # empty for whoever may not read it
+    "/api/v1/audit-events/{obj}/": Route("audit-event-detail", "audit"),
     "/api/schema/": Route("schema", get="public"),  # the API's description, no data
     "/api/docs/": Route("api-docs", get="public"),
     "/api/redoc/": Route("api-redoc", get="public"),
@@ -293,6 +300,7 @@ ROUTES: dict[str, Route] = {
     "/notifications/read/": Route("notification-read-all", get="405", writes=(Write("POST", "signed_in"),)),
     "/notifications/{obj}/read/": Route("notification-read", "notification", get="405",
                                         writes=(Write("POST", "visible"),)),
+    "/audit/": Route("audit-log", get="audit.read"),
 }
 
 # Identifiers that resolve (for the coverage test, which needs no database).
@@ -413,10 +421,12 @@ def _build_sweep() -> SimpleNamespace:
         "stock_key": [*[(name, "", s) for name, s in m.stocks.items()], ("ita_at_mlc_a_none", "", nobody)],
         "nation_key": [(code, "", n) for code, n in nations.items()],
         "center_or_all": [*[(code, "", c) for code, c in centers.items()], ("all centers", "", None)],
+        # entries the scenario wrote (role grants): the audit log's own rows
+        "audit": [(f"audit_{n}", str(e.pk), e) for n, e in enumerate(AuditEntry.objects.order_by("id")[:2])],
     }
     missing_ident = {"nation": "ZZZ", "center": "NO-SUCH", "item": "0000-00-000-0000"}
     for kind in ("stock", "movement", "request", "shortfall", "discrepancy", "report", "run", "notification",
-                 "webhook", "nation", "center", "item"):
+                 "webhook", "nation", "center", "item", "audit"):
         targets[kind].append((MISSING, missing_ident.get(kind, "999999"), None))
 
     sessions = {}

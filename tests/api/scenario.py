@@ -205,6 +205,9 @@ VISIBLE = {
         "webhooks": {"wh_ita"},
     },
 }
+# The audit log: its readers see every entry (the scenario writes them itself: role grants, tokens, sign-ins);
+# every other caller sees none.
+AUDIT_READERS = {"coordinator"}
 # Reference data and reconciliation runs: every authenticated caller sees all of it.
 REFERENCE = {
     "nations": {"FRA", "DEU", "ITA"},

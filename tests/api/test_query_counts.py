@@ -230,6 +230,14 @@ def add_webhooks(world, n):
         )
 
 
+def add_audit_entries(world, n):
+    from nations import audit
+    from nations.models import AuditKind
+
+    for i in range(n):
+        audit.record(AuditKind.LOGIN_FAILED, username=f"guess{i}", summary=f"Sign-in failed for guess{i}")
+
+
 def add_sourcing_options(world, n):
     for _ in range(n):
         center = _center(world, world.fra, world.deu)
@@ -256,6 +264,9 @@ ENDPOINTS = {
     "reconciliations": ("/api/v1/reconciliations/", add_runs, 4),
     "notifications": ("/api/v1/notifications/", add_notifications, 4),
     "webhooks": ("/api/v1/webhooks/", add_webhooks, 4),
+    # read by a coordinator: the coordinator check (the user's and the groups' permissions, 2); one page holds the
+    # scenario's own entries (role grants, sign-in, token) and the added ones
+    "audit-events": ("/api/v1/audit-events/?page_size=200", add_audit_entries, 6),
     "sourcing": (f"/api/v1/sourcing/?nsn={FUEL_NSN}&quantity=10&destination=NAT-F", add_sourcing_options, 10),
 }
 
@@ -278,6 +289,8 @@ def test_query_count_does_not_grow_with_rows(world, django_assert_max_num_querie
         world.query_count_request = _fra_request(world)
         url = f"/api/v1/requests/{world.query_count_request.pk}/"
     user = world.users["fra_logistics" if caller == "session" else "fra_system"]
+    if endpoint == "audit-events":  # only coordinators read the log: FRA's callers would see no row
+        user = world.users["coordinator"]
     client = session_client(user) if caller == "session" else token_client(user)
 
     def rows_now() -> int:
