@@ -43,9 +43,12 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",
+    "pgtrigger",
+    "pghistory",
     "nations",
     "inventory",
     "coordination",
+    "history",
 ]
 
 MIDDLEWARE = [
@@ -58,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "nations.audit.AuditRequestMiddleware",  # audit entries say from which address and path
+    "history.context.HistoryContextMiddleware",  # change history says who, through which path (PostgreSQL)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -122,6 +126,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)  # proxies in front (for X-Forwarded-For)
+
+# --- Change history (django-pghistory, PostgreSQL triggers; history/models.py) ------------------------------
+# Write requests only: a GET changes no tracked table, and reads should not pay for the context.
+PGHISTORY_MIDDLEWARE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 
 # --- Content-Security-Policy (django-csp): no inline script anywhere --------------------------------------
 CONTENT_SECURITY_POLICY = {

@@ -1,6 +1,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from history import context as history_context
 from nations.tokens import authenticate_token
 
 
@@ -18,6 +19,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         token = authenticate_token(header[1].decode(errors="replace"))
         if token is None:
             raise exceptions.AuthenticationFailed("The token is unknown, expired or revoked.")
+        history_context.add(api_token=token.prefix)  # change history says which token made a change
         return token.user, token
 
     def authenticate_header(self, request):
