@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -223,6 +224,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 RECONCILE_EVERY_MINUTES = env.int("RECONCILE_EVERY_MINUTES", default=15)
 # An unfinished run without progress for this long is taken as dead and marked failed by the next run.
 RECONCILE_STALE_SECONDS = env.int("RECONCILE_STALE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
+# Each run re-hashes the new movements, the flagged chains and one in LEDGER_VERIFY_SLICES of the other chains in
+# turn (inventory/ledger.py): an edit to an old movement is found within that many runs (1: every chain every run).
+LEDGER_VERIFY_SLICES = env.int("LEDGER_VERIFY_SLICES", default=8)
+if LEDGER_VERIFY_SLICES < 1:
+    raise ImproperlyConfigured("LEDGER_VERIFY_SLICES must be 1 or more.")
 # Work recorded in the database but never picked up (its message could not reach the broker, or was lost with it):
 # the sweeps below, every JOBS_SWEEP_SECONDS, queue again what has waited JOBS_REQUEUE_AFTER_SECONDS.
 JOBS_SWEEP_SECONDS = env.int("JOBS_SWEEP_SECONDS", default=60)

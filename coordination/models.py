@@ -264,6 +264,7 @@ class DiscrepancyKind(models.TextChoices):
     COUNT_MISMATCH = "count_mismatch", _("Physical count differs from the books")
     OVERDUE_DISPATCH = "overdue_dispatch", _("Approved request not dispatched in time")
     SHORT_RECEIPT = "short_receipt", _("Less received than dispatched")
+    LEDGER_CHAIN = "ledger_chain", _("Ledger hash chain broken")
 
 
 class DiscrepancyResolution(models.TextChoices):
@@ -305,6 +306,19 @@ class Discrepancy(Flag):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} (stock {self.stock_id}, request {self.request_id})"
+
+    @property
+    def ledger_problem(self) -> str:
+        """A broken ledger chain: where it breaks and how, in the reader's language (empty for other kinds)."""
+        from inventory.ledger import PROBLEM_LABELS
+
+        problem = PROBLEM_LABELS.get((self.details or {}).get("problem"))
+        if self.kind != DiscrepancyKind.LEDGER_CHAIN or problem is None:
+            return ""
+        movement = self.details.get("movement_id")
+        if movement is None:
+            return str(problem)
+        return _("movement #%(movement)s: %(problem)s") % {"movement": movement, "problem": problem}
 
 
 class RunStatus(models.TextChoices):

@@ -22,6 +22,7 @@ from inventory.models import LogisticsCenter
 from nations import access
 from nations.errors import Conflict
 
+from .ledger_check import check_center_ledger
 from .models import CenterReconciliation, ReconciliationRun, RunStatus
 from .reconciliation import CenterBusy, reconcile_center
 
@@ -121,7 +122,7 @@ def work_center(run_id: int, center_id: int) -> None:
     error = ""
     try:
         findings = reconcile_center(center_id, now=started)
-        counts = findings.counts
+        counts = {**findings.counts, **check_center_ledger(center_id, now=started)}
     except CenterBusy:
         raise
     except Exception as exc:  # recorded on the run; the other centers go on

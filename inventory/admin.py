@@ -1,7 +1,7 @@
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
-from .models import Item, LogisticsCenter, Movement, Stock, StockCount, StockReport
+from .models import Item, LedgerCheckpoint, LogisticsCenter, Movement, Stock, StockCount, StockReport
 
 
 @admin.register(LogisticsCenter)
@@ -28,7 +28,11 @@ class StockAdmin(admin.ModelAdmin):
     list_select_related = ["nation", "center", "item"]
     raw_id_fields = ["item"]
     # Quantities change only through the ledger services, never by editing the row.
-    readonly_fields = ["on_hand", "reserved", "created_at", "updated_at"]
+    readonly_fields = ["on_hand", "reserved", "ledger_head_hex", "created_at", "updated_at"]
+
+    @admin.display(description="ledger head")
+    def ledger_head_hex(self, obj) -> str:
+        return bytes(obj.ledger_head).hex()
 
 
 @admin.register(Movement)
@@ -39,6 +43,15 @@ class MovementAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     list_select_related = ["stock__nation", "stock__center", "stock__item", "actor", "request"]
     raw_id_fields = ["stock", "request"]
+    readonly_fields = ["prev_hash_hex", "hash_hex"]
+
+    @admin.display(description="previous hash")
+    def prev_hash_hex(self, obj) -> str:
+        return bytes(obj.prev_hash).hex()
+
+    @admin.display(description="hash")
+    def hash_hex(self, obj) -> str:
+        return bytes(obj.hash).hex()
 
     def has_add_permission(self, request):
         return False
@@ -65,6 +78,20 @@ class StockReportAdmin(admin.ModelAdmin):
     list_display = ["id", "nation", "center", "counted_at", "line_count", "submitted_by", "created_at"]
     list_filter = ["nation", "center"]
     list_select_related = ["nation", "center", "submitted_by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LedgerCheckpoint)
+class LedgerCheckpointAdmin(admin.ModelAdmin):
+    """Written by the reconciliation runs' ledger check; shown, never edited."""
+
+    list_display = ["center", "verified_through", "passes", "checked_at"]
+    list_select_related = ["center"]
 
     def has_add_permission(self, request):
         return False

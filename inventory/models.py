@@ -1,8 +1,10 @@
 """Logistics centers, the item catalog, stocks, the append-only movement ledger and physical counts.
 
 Every invariant of PRODUCT.md that a row can state is a database constraint here; the services keep them
-and the database refuses anything that slips past.  On PostgreSQL and SQLite a trigger (migration 0002)
-also refuses UPDATE and DELETE on the ledger, so it is append-only even for raw SQL.
+and the database refuses anything that slips past.  On PostgreSQL and SQLite a trigger (migration 0003)
+also refuses UPDATE and DELETE on the ledger, so it is append-only even for raw SQL, and each movement carries a
+hash chained over the previous movement of its stock (inventory/ledger.py), so an edit made with the trigger
+disabled is found.
 """
 
 from decimal import Decimal
@@ -11,10 +13,13 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from .ledger import GENESIS
 from .queries import MovementQuerySet, StockCountQuerySet, StockQuerySet
 
 # \Z, not $: in Python (and so in SQLite's REGEXP) $ also matches before a trailing newline.
@@ -150,6 +155,8 @@ class Stock(models.Model):
     daily_consumption = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"),
                                             help_text="Planning rate, units of issue per day.")
     shared = models.BooleanField(default=False, help_text="Offered to the alliance pool at this center.")
+    ledger_head = models.BinaryField(max_length=32, default=GENESIS, db_default=GENESIS, editable=False,
+                                     help_text="Hash of the newest movement (all zeros: none yet).")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -165,6 +172,7 @@ class Stock(models.Model):
             models.CheckConstraint(condition=Q(safety_level__gte=0), name="stock_safety_level_not_negative"),
             models.CheckConstraint(condition=Q(daily_consumption__gte=0),
                                    name="stock_daily_consumption_not_negative"),
+            models.CheckConstraint(condition=Exact(Length("ledger_head"), 32), name="stock_ledger_head_sha256"),
         ]
         indexes = [
             # A center's stock list counts the rows visible to the caller; nation and shared are all the access
@@ -214,9 +222,11 @@ OUTGOING_KINDS = [MovementKind.ISSUE, MovementKind.TRANSFER_OUT]
 
 
 class Movement(models.Model):
-    """One line of a stock's ledger.  Never updated, never deleted."""
+    """One line of a stock's ledger.  Never updated, never deleted; sealed by a hash chained over the previous
+    movement of its stock (inventory/ledger.py)."""
 
-    stock = models.ForeignKey(Stock, on_delete=models.PROTECT, related_name="movements")
+    # indexed by (stock, id) below, which also serves the foreign key
+    stock = models.ForeignKey(Stock, on_delete=models.PROTECT, related_name="movements", db_index=False)
     kind = models.CharField(max_length=20, choices=MovementKind.choices)
     quantity = models.BigIntegerField(help_text="Signed: positive into the stock, negative out of it.")
     balance_after = models.BigIntegerField()
@@ -227,6 +237,9 @@ class Movement(models.Model):
     reason = models.CharField(max_length=500, blank=True)
     request = models.ForeignKey("coordination.SupplyRequest", on_delete=models.PROTECT, null=True, blank=True,
                                 related_name="movements")
+    prev_hash = models.BinaryField(max_length=32, editable=False,
+                                   help_text="Hash of the stock's previous movement (all zeros for its first).")
+    hash = models.BinaryField(max_length=32, editable=False, help_text="SHA-256 of the canonical form.")
 
     objects = MovementQuerySet.as_manager()
 
@@ -242,8 +255,12 @@ class Movement(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind__in=OUTGOING_KINDS) | Q(quantity__lt=0), name="movement_outgoing_negative"
             ),
+            models.CheckConstraint(condition=Exact(Length("prev_hash"), 32), name="movement_prev_hash_sha256"),
+            models.CheckConstraint(condition=Exact(Length("hash"), 32), name="movement_hash_sha256"),
         ]
         indexes = [
+            # a stock's chain in order, and its newest movement (the head check of every reconciliation run)
+            models.Index(fields=["stock", "id"], name="movement_stock_chain_idx"),
             # quantity carried in the index: the ledger sums of reconciliation (a stock's movements, or those up to
             # a count's time) are read from the index alone
             models.Index(fields=["stock", "occurred_at"], include=["quantity"], name="movement_stock_time_qty_idx"),
@@ -251,6 +268,19 @@ class Movement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.quantity:+d} → {self.balance_after}"
+
+
+class LedgerCheckpoint(models.Model):
+    """How far reconciliation runs have verified one center's ledger chains (inventory/ledger.py)."""
+
+    center = models.OneToOneField(LogisticsCenter, on_delete=models.CASCADE, primary_key=True,
+                                  related_name="ledger_checkpoint")
+    verified_through = models.BigIntegerField(default=0, help_text="The newest movement id the last run could see.")
+    passes = models.PositiveBigIntegerField(default=0, help_text="Runs so far; picks the slice re-verified in turn.")
+    checked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"ledger of center {self.center_id} verified through movement {self.verified_through}"
 
 
 class CountSource(models.TextChoices):

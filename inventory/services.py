@@ -1,7 +1,8 @@
 """Write side of the inventory: every quantity change is one ledger movement in the same transaction.
 
 Rules enforced here (and again by the database's constraints):
-- ``on_hand`` changes only through :func:`post_movement`, which writes the movement and the new balance together;
+- ``on_hand`` changes only through :func:`post_movement`, which writes the movement and the new balance together,
+  the movement sealed by a hash chained on the stock's previous one (inventory/ledger.py);
 - stock rows are locked (``SELECT ... FOR UPDATE``) in primary-key order before they are read and written;
 - stock never goes negative and ``reserved`` never exceeds ``on_hand``.
 """
@@ -20,6 +21,7 @@ from nations import access, audit
 from nations.errors import InsufficientStock
 from nations.models import Nation
 
+from . import ledger
 from .models import CountSource, Item, LogisticsCenter, Movement, MovementKind, Stock, StockCount
 
 
@@ -61,12 +63,14 @@ def post_movement(*, stock: Stock, kind: str, quantity: int, actor, reason: str 
         raise InsufficientStock(_("Only %(available)s available (%(reserved)s reserved); cannot take %(quantity)s.") % {
             "available": stock.available, "reserved": stock.reserved, "quantity": -quantity})
     stock.on_hand = new_on_hand
+    movement = Movement(stock=stock, kind=kind, quantity=quantity, balance_after=new_on_hand, actor=actor,
+                        occurred_at=occurred_at or timezone.now(), reason=reason, request=request)
+    # Chained on the head read with the row lock: the next movement of this stock waits for our commit.
+    stock.ledger_head = ledger.seal(movement, stock.ledger_head)
     # reserved is saved too: a dispatch lowers it on the same locked row in the same step
-    stock.save(update_fields=["on_hand", "reserved", "updated_at"])
-    return Movement.objects.create(
-        stock=stock, kind=kind, quantity=quantity, balance_after=new_on_hand, actor=actor,
-        occurred_at=occurred_at or timezone.now(), reason=reason, request=request,
-    )
+    stock.save(update_fields=["on_hand", "reserved", "ledger_head", "updated_at"])
+    movement.save(force_insert=True)
+    return movement
 
 
 def _positive(quantity: int, field: str = "quantity") -> int:

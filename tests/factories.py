@@ -6,10 +6,12 @@ import itertools
 
 import factory
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 
 from coordination.models import SupplyRequest
-from inventory.models import CenterKind, Item, LogisticsCenter, Movement, MovementKind, Stock, SupplyClass
+from inventory.models import CenterKind, Item, LogisticsCenter, MovementKind, Stock, SupplyClass
+from inventory.services import lock_stock, post_movement
 from nations.models import Nation
 
 _alpha3 = (f"{a}{b}{c}" for a, b, c in itertools.product("QXZ", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
@@ -75,10 +77,10 @@ def stock_with(on_hand: int = 0, *, actor=None, **kwargs) -> Stock:
     stock = StockFactory(**kwargs)
     if on_hand:
         actor = actor or UserFactory(username="ledger-seeder")
-        stock.on_hand = on_hand
-        stock.save(update_fields=["on_hand"])
-        Movement.objects.create(stock=stock, kind=MovementKind.RECEIPT, quantity=on_hand, balance_after=on_hand,
-                                actor=actor, occurred_at=timezone.now(), reason="test receipt")
+        with transaction.atomic():  # through the service, so the movement is chained like any other
+            post_movement(stock=lock_stock(stock.pk), kind=MovementKind.RECEIPT, quantity=on_hand, actor=actor,
+                          reason="test receipt")
+        stock.refresh_from_db()
     return stock
 
 

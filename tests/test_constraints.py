@@ -12,6 +12,7 @@ from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from coordination.models import Discrepancy, DiscrepancyKind, RequestStatus, Shortfall, ShortfallKind, SupplyRequest
+from inventory import ledger
 from inventory.models import Item, LogisticsCenter, Movement, MovementKind, Stock, StockCount
 from nations.models import Nation
 from tests.factories import (
@@ -94,9 +95,12 @@ def test_stock_unique_per_nation_center_and_item(stock):
 
 
 def _movement(stock, actor, **fields) -> Movement:
+    """A movement sealed with its hash, so a refusal is the constraint's under test, not the hash's."""
     values = {"kind": MovementKind.ADJUSTMENT, "quantity": 1, "balance_after": 11, "occurred_at": timezone.now()}
     values.update(fields)
-    return Movement(stock=stock, actor=actor, **values)
+    movement = Movement(stock=stock, actor=actor, **values)
+    ledger.seal(movement, stock.ledger_head)
+    return movement
 
 
 @pytest.mark.parametrize(
@@ -411,15 +415,6 @@ def test_ledger_refuses_update_and_delete(movement, tamper):
 
 
 def test_ledger_accepts_inserts(stock, actor):
-    accepted(
-        lambda: Movement.objects.create(
-            stock=stock,
-            kind=MovementKind.ISSUE,
-            quantity=-4,
-            balance_after=6,
-            actor=actor,
-            occurred_at=timezone.now(),
-            reason="issue",
-        )
-    )
+    accepted(lambda: _movement(stock, actor, kind=MovementKind.ISSUE, quantity=-4, balance_after=6,
+                               reason="issue").save())
     assert list(stock.movements.order_by("id").values_list("quantity", flat=True)) == [10, -4]

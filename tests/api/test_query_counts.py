@@ -25,7 +25,8 @@ from coordination.models import (
     ShortfallKind,
     WebhookEndpoint,
 )
-from inventory.models import Movement, MovementKind, StockReport
+from inventory.models import MovementKind, StockReport
+from inventory.services import post_movement
 from nations.models import Nation
 from tests.factories import (
     CenterFactory,
@@ -102,17 +103,7 @@ def add_movements(world, n):
         else:  # a movement that belongs to a request
             stock = _fra_stock(world, on_hand=0)
             request = _fra_request(world)
-            stock.on_hand = 3
-            stock.save(update_fields=["on_hand"])
-            Movement.objects.create(
-                stock=stock,
-                kind=MovementKind.TRANSFER_IN,
-                quantity=3,
-                balance_after=3,
-                actor=_user(),
-                occurred_at=timezone.now(),
-                request=request,
-            )
+            post_movement(stock=stock, kind=MovementKind.TRANSFER_IN, quantity=3, actor=_user(), request=request)
 
 
 def add_requests(world, n):

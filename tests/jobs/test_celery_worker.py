@@ -36,6 +36,7 @@ from kombu import pools as kombu_pools
 from rest_framework.test import APIClient
 
 from config.celery import app as celery_app
+from coordination.ledger_check import check_center_ledger
 from coordination.models import CenterReconciliation, Discrepancy, ReconciliationRun, RunStatus, Shortfall
 from coordination.reconciliation import reconcile_center
 from inventory.management.commands.generate_scale import ScaleSpec, generate_scale
@@ -239,6 +240,7 @@ def uninterrupted_findings() -> tuple[dict[str, int], set[tuple]]:
     with transaction.atomic():
         for center_id in LogisticsCenter.objects.order_by("pk").values_list("pk", flat=True):
             totals.update(reconcile_center(center_id, now=now).counts)
+            totals.update(check_center_ledger(center_id, now=now))
         flags = open_flags()
         transaction.set_rollback(True)
     return dict(totals), flags

@@ -7,15 +7,17 @@ What it writes (all in one transaction: on any error nothing is left behind):
 - users holding their roles through ``nations.access.grant_role``: per nation logistics and liaison officers and a
   national-system service account (logistics role), an operator per center, one alliance coordinator;
 - stocks, each backed by its ledger: ``on_hand`` is the sum of its movements and every movement's ``balance_after``
-  is the running balance (never negative) in (occurred_at, id) order, with an actor;
+  is the running balance (never negative) in (occurred_at, id) order, with an actor; every movement is sealed by
+  its hash chained over the previous one of its stock and the stock carries its chain's head (inventory/ledger.py),
+  so ``verify_ledger`` finds the generated ledgers intact;
 - supply requests in every status with their timelines; approved ones reserve at the supplier's stock, dispatched
   ones are a transfer-out movement there, received ones a transfer-in at the requester's stock;
 - physical counts of some stocks, safety levels and consumption rates (some below safety, some at it exactly,
   some with zero consumption, some with few days of supply), some stocks shared with the alliance pool;
 - and a few *deliberate* inconsistencies of every kind reconciliation looks for, listed in the summary it prints:
   on_hand that differs from the ledger, reserved that differs from the approved requests, counts that differ from
-  the book balance at the count's time, approved requests not dispatched within ``DISPATCH_OVERDUE_DAYS``, and
-  short receipts.
+  the book balance at the count's time, approved requests not dispatched within ``DISPATCH_OVERDUE_DAYS``, short
+  receipts, and broken hash chains (an edited movement, a movement slipped in, a stock head behind its chain).
 
 It never wipes anything: it refuses a database that already holds nations, centers, items, stocks or requests.
 Create a fresh one and migrate it first.
@@ -29,6 +31,7 @@ so the same arguments and seed give the same rows (timestamps are offsets from t
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 from collections import defaultdict
@@ -53,6 +56,7 @@ from coordination.models import (
     Severity,
     SupplyRequest,
 )
+from inventory.ledger import BROKEN_LINK, GENESIS, HASH_MISMATCH, HEAD_MISMATCH, canonical_line, epoch_microseconds
 from inventory.models import Item, LogisticsCenter, Movement, Stock, StockCount
 from nations.access import grant_role
 from nations.models import Nation, ServiceAccount
@@ -247,6 +251,8 @@ class ScaleSummary:
     ledger_mismatch_stock_ids: list[int] = field(default_factory=list)
     reservation_mismatch_stock_ids: list[int] = field(default_factory=list)
     count_mismatch_count_ids: list[int] = field(default_factory=list)
+    # broken hash chains, as (stock id, movement id, problem) of the first broken link verify_ledger should report
+    ledger_chain_breaks: list[tuple[int, int, str]] = field(default_factory=list)
     overdue_request_ids: list[int] = field(default_factory=list)
     short_receipt_request_ids: list[int] = field(default_factory=list)
     anchor: datetime | None = None  # the run's "now": every timestamp is an offset from it
@@ -266,7 +272,8 @@ class ScaleSummary:
             f"reservation_mismatch {len(self.reservation_mismatch_stock_ids)}, "
             f"count_mismatch {len(self.count_mismatch_count_ids)}, "
             f"overdue_dispatch {len(self.overdue_request_ids)}, "
-            f"short_receipt {len(self.short_receipt_request_ids)}",
+            f"short_receipt {len(self.short_receipt_request_ids)}, "
+            f"ledger_chain {len(self.ledger_chain_breaks)}",
         ]
 
 
@@ -478,6 +485,14 @@ class ScaleGenerator:
         self.bad_ledger = set(chosen[0::3])
         self.bad_reserved = set(chosen[1::3])
         self.bad_count = set(chosen[2::3])
+        # Deliberate broken hash chains, on other stocks, from an RNG of their own (the rest of the data stays what
+        # the seed always gave): an edited movement, a movement inserted behind the portal's back, a stock head
+        # left behind its chain.
+        chain_rng = random.Random(spec.seed * 1_000_003 + 7)
+        taken = set(chosen)
+        spare = [i for i in chain_rng.sample(range(len(self.keys)), min(4 * bad, len(self.keys))) if i not in taken]
+        problems = (HASH_MISMATCH, BROKEN_LINK, HEAD_MISMATCH)
+        self.bad_chain = {idx: problems[n % 3] for n, idx in enumerate(spare[:bad])}
 
     # --- writing --------------------------------------------------------------------------------------------------
 
@@ -638,12 +653,18 @@ class ScaleGenerator:
         last_minute = self.total_minutes - 1
         count_fraction = spec.count_fraction
         bad_ledger, bad_reserved, bad_count = self.bad_ledger, self.bad_reserved, self.bad_count
+        bad_chain = self.bad_chain
         reserved_expected, transfers = self.reserved_expected, self.transfers
         logistics, operator = self.logistics, self.operator
         n_officers = spec.officers
 
         self.stock_lines: list[str] = []
         self.count_lines: list[str] = []
+        # the hash chain: each minute of the window in microseconds since 1970 (occurred_at = recorded_at here)
+        origin_us = epoch_microseconds(self.origin)
+        minute_us = [origin_us + m * 60_000_000 for m in range(self.total_minutes)]
+        genesis_hex = GENESIS.hex()
+        sha256 = hashlib.sha256
         stock_buffer: list[str] = []
         count_buffer: list[str] = []
         out: list[str] = []
@@ -701,7 +722,12 @@ class ScaleGenerator:
             stock_id = idx + 1
             balance = 0
             balances = []
-            for minute, kind, q, request_id, actor in moves:
+            head = before = genesis_hex
+            tamper = bad_chain.get(idx)
+            tampered = len(moves) // 2  # the movement that shows a deliberate broken chain
+            if tamper == BROKEN_LINK and tampered == 0:
+                tamper = HASH_MISMATCH  # a link needs a movement before it
+            for n_move, (minute, kind, q, request_id, actor) in enumerate(moves):
                 balance += q
                 balances.append(balance)
                 movement_id += 1
@@ -711,10 +737,26 @@ class ScaleGenerator:
                     if kind == "transfer_out"
                     else (f"Received for {references[request_id]}" if kind == "transfer_in" else kind.replace("_", " "))
                 )
+                prev = head
+                if tamper and n_move == tampered:
+                    if tamper == BROKEN_LINK:  # chained past its predecessor, as if that one were slipped in
+                        prev = before
+                        summary.ledger_chain_breaks.append((stock_id, movement_id, BROKEN_LINK))
+                    elif tamper == HASH_MISMATCH:  # hashed as written, then edited
+                        summary.ledger_chain_breaks.append((stock_id, movement_id, HASH_MISMATCH))
+                us = minute_us[minute]
+                line = canonical_line(prev, stock_id, kind, q, balance, us, us, actor, request_id or None, reason)
+                digest = sha256(line.encode()).hexdigest()
+                if tamper == HASH_MISMATCH and n_move == tampered:
+                    reason += " (edited)"
                 out.append(
                     f"{movement_id}\t{stock_id}\t{kind}\t{q}\t{balance}\t{actor}\t{when}:00+00\t"
-                    f"{when}:00+00\t{reason}\t{request_id or NULL}\n"
+                    f"{when}:00+00\t{reason}\t{request_id or NULL}\t\\\\x{prev}\t\\\\x{digest}\n"
                 )
+                before, head = head, digest
+            if tamper == HEAD_MISMATCH:  # the stock's head still names the movement before its newest
+                head = before
+                summary.ledger_chain_breaks.append((stock_id, movement_id, HEAD_MISMATCH))
             on_hand = balance
 
             # Physical count at a moment after the first movement (seconds :30, never equal to a movement's time).
@@ -764,7 +806,7 @@ class ScaleGenerator:
             shared_total += shared
             stock_buffer.append(
                 f"{stock_id}\t{nation + 1}\t{center + 1}\t{item + 1}\t{on_hand}\t{reserved}\t{safety}\t{daily}\t"
-                f"{'t' if shared else 'f'}\t{ts[moves[0][0]]}:00+00\t{ts[moves[-1][0]]}:00+00\n"
+                f"{'t' if shared else 'f'}\t{ts[moves[0][0]]}:00+00\t{ts[moves[-1][0]]}:00+00\t\\\\x{head}\n"
             )
             if len(out) >= 20_000:
                 yield "".join(out)
@@ -911,6 +953,8 @@ class ScaleGenerator:
                         "recorded_at",
                         "reason",
                         "request_id",
+                        "prev_hash",
+                        "hash",
                     ],
                     self.movement_chunks(ts),
                 )
@@ -930,6 +974,7 @@ class ScaleGenerator:
                         "shared",
                         "created_at",
                         "updated_at",
+                        "ledger_head",
                     ],
                     self.stock_lines,
                 )

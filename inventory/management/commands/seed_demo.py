@@ -7,8 +7,9 @@
   Re-running resets the demo users' password to the one given, so the printed table is always true.
 - Deterministic: every random choice comes from a ``random.Random`` seeded per phase.
 - Every quantity is a ledger movement with an actor.  For speed the initial stock is bulk-inserted (the stock
-  row with its final balance and each movement with its running ``balance_after``), in one transaction; every
-  later change (requests, counts) goes through the services as the user whose role allows it.
+  row with its final balance and each movement with its running ``balance_after``, hash-chained as
+  ``post_movement`` would), in one transaction; every later change (requests, counts) goes through the services
+  as the user whose role allows it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from django.utils import timezone
 
 from coordination import services as lifecycle
 from coordination.models import DaysOfSupplyTarget, Priority, RequestStatus, SupplyRequest
+from inventory import ledger
 from inventory import services as inventory
 from inventory.models import (
     CenterKind,
@@ -605,6 +607,7 @@ class DemoScenario:
         movements = []
         for stock, history in zip(new_stocks, histories, strict=True):
             balance = 0
+            first = len(movements)
             for kind, quantity, days_ago, reason in history:
                 balance += quantity
                 actor = (self.users.system if kind == MovementKind.ISSUE and days_ago % 2 else self.users.logistics)[
@@ -622,7 +625,10 @@ class DemoScenario:
                     )
                 )
             assert balance == stock.on_hand, (stock, balance)
+            # chained in the order they are inserted (ids ascending), as post_movement would have
+            stock.ledger_head = ledger.seal_chain(movements[first:], stock.ledger_head)
         Movement.objects.bulk_create(movements, batch_size=1000)
+        Stock.objects.bulk_update(new_stocks, ["ledger_head"], batch_size=500)
         self.created["stocks"] += len(new_stocks)
         self.created["movements"] += len(movements)
         return new_stocks
