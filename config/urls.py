@@ -15,3 +15,8 @@ urlpatterns = [
     path("", include("inventory.urls")),
     path("", include("coordination.urls")),
 ]
+
+# Under /api/ these answer problem+json, as the API's own errors do; elsewhere the portal's pages.
+handler400 = "nations.api.handlers.bad_request"
+handler404 = "nations.api.handlers.page_not_found"
+handler500 = "nations.api.handlers.server_error"

@@ -3,6 +3,8 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
+from inventory.filters import ChangedAfterFilter
+
 from .models import (
     Discrepancy,
     DiscrepancyKind,
@@ -32,7 +34,7 @@ class SupplyRequestFilter(django_filters.FilterSet):
     reference = django_filters.CharFilter(lookup_expr="iexact", label=_("Reference"))
     required_by_before = django_filters.DateFilter(field_name="required_by", lookup_expr="lte",
                                                   label=_("Required by (at the latest)"))
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt",
+    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt",
                                                  label=_("Updated after"))
 
     class Meta:
@@ -48,7 +50,7 @@ class FlagFilter(django_filters.FilterSet):
     center = django_filters.CharFilter(field_name="stock__center__code", lookup_expr="iexact", label=_("Center code"))
     nation = django_filters.CharFilter(field_name="stock__nation__code", lookup_expr="iexact", label=_("Nation code"))
     severity = django_filters.ChoiceFilter(choices=Severity.choices, label=_("Severity"))
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt",
+    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt",
                                                  label=_("Updated after"))
 
 
@@ -73,7 +75,7 @@ class DiscrepancyFilter(FlagFilter):
 
 class ReconciliationRunFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=RunStatus.choices, label=_("Status"))
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt",
+    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt",
                                                  label=_("Updated after"))
 
     class Meta:

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from coordination.models import (
     Discrepancy,
+    DiscrepancyResolution,
     Priority,
     ReconciliationRun,
     RequestEvent,
@@ -93,11 +94,11 @@ class ReceiveSerializer(CommentSerializer):
 
 class FlagSerializerMixin(serializers.ModelSerializer):
     acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, allow_null=True)
-    stock = serializers.PrimaryKeyRelatedField(read_only=True)
+    stock = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)  # a pool's or a request's flag: none
 
 
 class ShortfallSerializer(FlagSerializerMixin):
-    nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    nation = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)  # a pool's: none
     center = serializers.SlugRelatedField(slug_field="code", read_only=True)
     nsn = serializers.CharField(source="item.nsn", read_only=True)
     last_seen = serializers.DateTimeField(source="last_sighting", read_only=True,
@@ -112,7 +113,9 @@ class ShortfallSerializer(FlagSerializerMixin):
 
 class DiscrepancySerializer(FlagSerializerMixin):
     request = serializers.CharField(source="request.reference", read_only=True, allow_null=True)
-    count = serializers.PrimaryKeyRelatedField(read_only=True)
+    count = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    # blank while the flag is open (read-only model fields lose allow_blank, so the schema said it never is)
+    resolution = serializers.ChoiceField(choices=DiscrepancyResolution.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = Discrepancy
@@ -123,7 +126,7 @@ class DiscrepancySerializer(FlagSerializerMixin):
 
 
 class ReconciliationRunSerializer(serializers.ModelSerializer):
-    center = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    center = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)  # all centers: none
     started_by = serializers.CharField(source="started_by.username", read_only=True, allow_null=True)
     progress_percent = serializers.IntegerField(read_only=True)
 

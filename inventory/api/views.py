@@ -10,7 +10,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from inventory import services
-from inventory.filters import StockFilter
+from inventory.filters import ChangedAfterFilter, StockFilter
 from inventory.models import Item, LogisticsCenter, Movement, Stock, StockReport
 from nations import access
 from nations.api.base import ETagMixin, PortalGenericViewSet
@@ -20,7 +20,7 @@ from . import serializers as s
 
 
 class UpdatedAfterFilter(django_filters.FilterSet):
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt",
+    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt",
                                                      label="Only rows changed after this time (ISO 8601)")
 
 
@@ -59,7 +59,7 @@ class MovementFilter(django_filters.FilterSet):
     nsn = django_filters.CharFilter(field_name="stock__item__nsn")
     kind = django_filters.CharFilter()
     request = django_filters.CharFilter(field_name="request__reference")
-    updated_after = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="gt",
+    updated_after = ChangedAfterFilter(field_name="recorded_at", lookup_expr="gt",
                                                      label="Only movements recorded after this time")
 
     class Meta:

@@ -17,10 +17,11 @@ class ProblemSerializer(serializers.Serializer):
 
 
 PROBLEMS = {
-    "400": "Invalid input; `errors` holds the messages per field (per line for stock reports).",
+    "400": "Invalid input; `errors` holds the messages per field (per line for stock reports). A NUL character "
+           "anywhere in the request is refused too.",
     "401": "No valid credentials (token unknown, expired or revoked).",
     "403": "Visible, but the caller's role does not allow this.",
-    "404": "Not found, or not visible to the caller (existence is not revealed).",
+    "404": "Not found, or not visible to the caller (existence is not revealed); for a list, a page past the end.",
     "409": "Wrong state for this action, not enough stock, or the same Idempotency-Key still in progress.",
     "412": "If-Match does not match the current ETag: read again and retry.",
     "422": "The Idempotency-Key was used with a different body.",
@@ -30,12 +31,10 @@ PROBLEMS = {
 
 class PortalAutoSchema(AutoSchema):
     def _problem_codes(self) -> list[str]:
-        codes = ["401", "403", "429"]
+        codes = ["400", "401", "403", "429"]  # 400: invalid input, or a NUL anywhere (nations/middleware.py)
         method = self.method
-        if method in ("POST", "PUT", "PATCH") or (method == "GET" and "{" not in self.path):
-            codes.append("400")
-        if "{" in self.path:
-            codes.append("404")
+        if "{" in self.path or (method == "GET" and self._is_list_view() and self._get_paginator()):
+            codes.append("404")  # an object, or a page of a list past its end
         if method in ("POST", "PATCH", "PUT", "DELETE"):
             codes.append("409")
         if method in ("PATCH", "PUT"):
