@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from .models import (
+    CenterPass,
     CenterReconciliation,
     DaysOfSupplyTarget,
     Discrepancy,
@@ -94,6 +95,12 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class CenterReconciliationAdmin(ReadOnlyAdmin):
     list_display = ["run", "center", "started_at", "finished_at", "error"]
     list_select_related = ["run", "center"]
+
+
+@admin.register(CenterPass)
+class CenterPassAdmin(ReadOnlyAdmin):
+    list_display = ["center", "passed_at"]
+    list_select_related = ["center"]
 
 
 @admin.register(PoolSummary)
