@@ -143,6 +143,11 @@ class Item(models.Model):
         return self.nsn[:4]
 
 
+# How close a stock is to its safety level (available / safety level; under 1 is below it).  One expression for
+# the dashboard's ordering and the index that serves it, so PostgreSQL sees the same one in both.
+SAFETY_MARGIN = (F("on_hand") - F("reserved")) * 1.0 / F("safety_level")
+
+
 class Stock(models.Model):
     """What one nation holds of one item at one center.  ``on_hand`` equals the sum of its movements."""
 
@@ -187,6 +192,10 @@ class Stock(models.Model):
                 include=["id", "nation", "item", "on_hand", "reserved", "safety_level", "daily_consumption", "shared"],
                 name="stock_center_reconcile_idx",
             ),
+            # The dashboard's "closest to running out" for an officer's nation: the first rows of this index, instead
+            # of computing and sorting the margin of all the nation's stocks (some 30,000 at 1M stocks).
+            models.Index(F("nation"), SAFETY_MARGIN, F("id"), condition=Q(safety_level__gt=0),
+                         name="stock_nation_margin_idx"),
         ]
 
     def __str__(self) -> str:

@@ -3,13 +3,13 @@
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
 from coordination.models import Discrepancy, ReconciliationRun, RequestEvent, RequestStatus, Shortfall, SupplyRequest
 from inventory.charts import charts_for_stocks
-from inventory.models import Stock
+from inventory.models import SAFETY_MARGIN, Stock
 
 from . import access, audit
 from .filters import AuditEntryFilter
@@ -57,8 +57,7 @@ def home(request):
         own_stocks = own_stocks.filter(nation_id__in=p.officer_nations)
     # the four ids first, from the stock rows alone; then those four with their nation, center and item (joining
     # every candidate before sorting made this the dashboard's slowest query)
-    margin = (F("on_hand") - F("reserved")) * 1.0 / F("safety_level")
-    closest_ids = list(own_stocks.annotate(margin=margin).order_by("margin", "id")
+    closest_ids = list(own_stocks.annotate(margin=SAFETY_MARGIN).order_by("margin", "id")
                        .values_list("id", flat=True)[:CHARTS])
     by_id = Stock.objects.select_related("nation", "center", "item").in_bulk(closest_ids)
     closest = [by_id[pk] for pk in closest_ids]
