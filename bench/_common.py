@@ -107,12 +107,13 @@ def portal_env(db: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def manage(db: str, *args: str, timeout: float = 900, quiet: bool = True) -> str:
-    """Run ``manage.py`` on database `db`; returns its standard output."""
+def manage(db: str, *args: str, timeout: float = 900, quiet: bool = True, ok_status: tuple[int, ...] = (0,)) -> str:
+    """Run ``manage.py`` on database `db`; returns its standard output.  An exit status outside `ok_status` raises
+    (a command that reports findings by its status, as verify_ledger does with 1, names it there)."""
     result = subprocess.run(
         [PYTHON, "manage.py", *args], cwd=ROOT, env=portal_env(db), capture_output=True, text=True, timeout=timeout
     )
-    if result.returncode != 0:
+    if result.returncode not in ok_status:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     if not quiet:
         print(textwrap.indent(result.stdout.rstrip(), "    "))
