@@ -6,7 +6,7 @@ from nations.models import AuditEntry
 class AuditEntrySerializer(serializers.ModelSerializer):
     actor = serializers.CharField(source="username", read_only=True,
                                   help_text="The actor's username, or the username tried in a failed sign-in.")
-    nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    nation = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)  # a sign-in: none
     details = serializers.DictField(read_only=True)
 
     class Meta:

@@ -59,6 +59,16 @@ def test_flags_and_runs_without_stock_nation_count_or_center_answer_as_documente
     assert answers[2].json()["center"] is None
 
 
+def test_audit_entries_without_a_nation_answer_as_documented(world, schema):
+    from nations.models import AuditEntry
+
+    assert AuditEntry.objects.filter(nation__isnull=True).exists()  # the scenario's role grants of coordinators
+
+    response = documented(schema, world, "GET", "/api/v1/audit-events/", query={"page_size": 1000})
+
+    assert any(entry["nation"] is None for entry in response.json()["results"])
+
+
 def test_a_page_past_the_end_of_a_list_is_a_documented_404(world, schema):
     response = documented(schema, world, "GET", "/api/v1/stocks/", role="fra_system", query={"page": 99})
     assert response.status_code == 404 and response.json()["code"] == "not_found"
