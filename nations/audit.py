@@ -83,7 +83,8 @@ def record(kind: str, *, summary: str, actor=None, nation: Nation | int | None =
     if kind not in AuditKind.values:
         raise ValueError(f"unknown audit kind {kind!r}")
     request = request if request is not None else _current_request.get()
-    if actor is None and request is not None:
+    # a failed sign-in has no actor, even when tried from a browser already signed in as someone else
+    if actor is None and request is not None and kind not in (AuditKind.LOGIN_FAILED, AuditKind.LOCKED_OUT):
         user = getattr(request, "user", None)
         if getattr(user, "is_authenticated", False):
             actor = user
