@@ -70,6 +70,14 @@ def test_a_failed_sign_in_records_the_username_tried_and_the_address_but_no_acto
     assert not entries(AuditKind.LOGIN)
 
 
+def test_a_failed_sign_in_from_a_signed_in_browser_has_no_actor(world):
+    client = Client()
+    client.force_login(world.users["coordinator"])
+    client.post("/login/", {"username": "fra-liaison", "password": "wrong"})
+    entry = only_entry(AuditKind.LOGIN_FAILED)
+    assert (entry.actor, entry.username) == (None, "fra-liaison")
+
+
 def test_a_lockout_is_recorded_once_and_every_refused_attempt_as_a_failure(world, settings):
     client = Client()
     for _ in range(settings.AXES_FAILURE_LIMIT):
