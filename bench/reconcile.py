@@ -9,9 +9,10 @@ hand-written single-SQL baseline that computes the same findings.
 Data: its own database, alliance_bench_recon (alliance_bench_recon_smoke with --smoke), filled by
 ``manage.py generate_scale --nations 30 --centers 40 --items 2000 --stocks 1000000 --movements 3000000`` when it is
 missing or holds other sizes, and migrated otherwise.  Before measuring, what earlier reconciliations left (runs,
-flags other than generate_scale's short receipts, pool summaries, notifications) is deleted, so the first pass below
-starts from freshly generated data (RECON_BENCH_DB names another database).  Broker: the Redis database of
-RECON_BENCH_REDIS_URL (default 127.0.0.1:6379/9), on a queue of this run's own (CELERY_QUEUE), deleted at the end.
+flags other than generate_scale's short receipts, pool summaries, notifications, ledger checkpoints) is deleted, so
+the first pass below starts from freshly generated data (RECON_BENCH_DB names another database).  Broker: the Redis
+database of RECON_BENCH_REDIS_URL (default 127.0.0.1:6379/9), on a queue of this run's own (CELERY_QUEUE), deleted at
+the end.
 
 What is measured, each from ``start_reconciliation`` (the run recorded, queued after commit) to the run recorded
 finished, with a ``celery -A config worker --pool prefork`` already started and warm:
@@ -105,6 +106,7 @@ def prepare_database(db: str, sizes: dict, *, regenerate: bool) -> None:
             "DELETE FROM coordination_shortfall",
             "DELETE FROM coordination_discrepancy WHERE kind <> 'short_receipt'",
             "DELETE FROM coordination_poolsummary",
+            "DELETE FROM inventory_ledgercheckpoint",  # so the first pass verifies every chain again
         ):
             conn.execute(statement)
         conn.execute("VACUUM ANALYZE")

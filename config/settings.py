@@ -227,7 +227,7 @@ RECONCILE_EVERY_MINUTES = env.int("RECONCILE_EVERY_MINUTES", default=15)
 RECONCILE_STALE_SECONDS = env.int("RECONCILE_STALE_SECONDS", default=CELERY_TASK_TIME_LIMIT + 60)
 # Each run re-hashes the new movements, the flagged chains and one in LEDGER_VERIFY_SLICES of the other chains in
 # turn (inventory/ledger.py): an edit to an old movement is found within that many runs (1: every chain every run).
-LEDGER_VERIFY_SLICES = env.int("LEDGER_VERIFY_SLICES", default=8)
+LEDGER_VERIFY_SLICES = env.int("LEDGER_VERIFY_SLICES", default=24)
 if LEDGER_VERIFY_SLICES < 1:
     raise ImproperlyConfigured("LEDGER_VERIFY_SLICES must be 1 or more.")
 # Work recorded in the database but never picked up (its message could not reach the broker, or was lost with it):

@@ -20,13 +20,14 @@ from .models import Discrepancy, DiscrepancyKind, DiscrepancyResolution, Severit
 KIND = DiscrepancyKind.LEDGER_CHAIN
 
 
-def check_center_ledger(center_id: int, *, now: datetime) -> dict[str, int]:
-    """Verify the center's chains for a run at `now` and upsert their flags; {"ledger_chain": broken stocks}."""
+def check_center_ledger(center_id: int, *, now: datetime, slices: int | None = None) -> dict[str, int]:
+    """Verify the center's chains for a run at `now` and upsert their flags; {"ledger_chain": broken stocks}.
+    `slices` overrides LEDGER_VERIFY_SLICES (the benchmark compares settings)."""
     with transaction.atomic():
         lock_checkpoint(center_id)  # first: the open flags are read by the only check of this center
         open_flags = {flag.stock_id: flag for flag in Discrepancy.objects.filter(
             kind=KIND, resolved_at__isnull=True, request__isnull=True, stock__center_id=center_id)}
-        report = verify_center_for_run(center_id, recheck=open_flags)
+        report = verify_center_for_run(center_id, recheck=open_flags, slices=slices)
         raised, seen = [], []
         for link in report.broken:
             details = {"movement_id": link.movement_id, "problem": link.problem, "expected": link.expected,

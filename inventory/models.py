@@ -196,6 +196,9 @@ class Stock(models.Model):
             # of computing and sorting the margin of all the nation's stocks (some 30,000 at 1M stocks).
             models.Index(F("nation"), SAFETY_MARGIN, F("id"), condition=Q(safety_level__gt=0),
                          name="stock_nation_margin_idx"),
+            # The ledger check of a run picks a center's stocks and their chain heads from here (inventory/ledger.py)
+            # instead of visiting a heap page per stock.
+            models.Index(fields=["center"], include=["id", "ledger_head"], name="stock_center_ledger_idx"),
         ]
 
     def __str__(self) -> str:
