@@ -7,7 +7,8 @@
 What it does (the machinery is tests/fuzzing.py, shared with the CI test tests/api/test_fuzz.py): on a database of
 its own (alliance_bench_fuzz, or FUZZ_BENCH_DB; created and migrated when missing), with production settings
 (DEBUG off), it builds the permission matrix's scenario -- three nations, three centers, stocks private and shared,
-requests, flags, reports, runs, notifications, webhooks -- and sends every case to the WSGI application in-process,
+requests, flags, reports, runs, notifications, webhooks -- plus requests waiting for approval, dispatch and receipt
+by the fuzzed roles (``prepare_scenario``), and sends every case to the WSGI application in-process,
 as FRA's and ITA's national systems, DEU's liaison officer and a coordinator (Bearer tokens).  Cases are valid and
 invalid data drawn from the schema, 70% of them with real identifiers and codes.  Each answer is checked: no 5xx,
 a documented status code and content type, a body matching the documented schema.  Afterwards the books are checked:
@@ -73,12 +74,11 @@ def main() -> int:
 
     from nations.tokens import issue_token
     from tests.api.conftest import build_scenario
-    from tests.api.scenario import build_matrix
-    from tests.fuzzing import ROLES, broken_invariants, fuzz, hash_chains_checked, load_schema
+    from tests.fuzzing import ROLES, broken_invariants, fuzz, hash_chains_checked, load_schema, prepare_scenario
 
     with transaction.atomic():
         world = build_scenario()
-        build_matrix(world)
+        prepare_scenario(world)
         tokens = {role: issue_token(user=world.users[role], name="fuzz", expires_in_days=1)[1] for role in ROLES}
         started = time.monotonic()
         schema = load_schema()
@@ -89,6 +89,7 @@ def main() -> int:
         transaction.set_rollback(True)
 
     print(result.report())
+    print("\n".join(result.operations_table()))
     print("by role: " + ", ".join(f"{role}: {n}" for role, n in sorted(result.by_role.items())))
     chains = "hash chains whole (verify_ledger)" if hash_chains_checked() else "hash chains not checked (no verify_ledger)"
     print("books: " + (f"intact (on_hand = ledger, reserved = approved, nothing negative; {chains})" if not problems

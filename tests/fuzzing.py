@@ -45,6 +45,39 @@ SCHEMA_PATH = "/api/schema/"
 # The roles the fuzzer calls as (Bearer tokens): national systems of two nations, a liaison officer of the
 # supplying nation, a coordinator.
 ROLES = ("fra_system", "ita_system", "deu_liaison", "coordinator")
+OWN_NATION = {"fra_system": "FRA", "ita_system": "ITA", "deu_liaison": "DEU"}
+
+
+def prepare_scenario(world) -> None:
+    """The permission matrix's objects (tests/api/scenario.py), and requests in every open state between the fuzzed
+    roles, so that approvals, dispatches, receipts and cancellations can succeed, not only be refused."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from coordination import services
+
+    from .api.scenario import build_matrix
+
+    build_matrix(world)
+    u = world.users
+
+    def raise_request(requester: str, requesting, supplying, item, source, destination):
+        return services.create_request(
+            requester=u[requester], requesting_nation=requesting, supplying_nation=supplying, item=item,
+            source_center=source, destination_center=destination, quantity=5, justification="Fuzzing",
+            required_by=timezone.localdate() + dt.timedelta(days=10), submit=True)
+
+    for _ in range(2):  # submitted, for DEU's liaison officer to approve or reject, or their raisers to cancel
+        raise_request("fra_logistics", world.fra, world.deu, world.fuel, world.mlc_a, world.nat_f)
+        raise_request("ita_logistics", world.ita, world.deu, world.fuel, world.mlc_a, world.nat_b)
+    # approved by ITA, for ITA's national system to dispatch
+    deu_asks = raise_request("deu_logistics", world.deu, world.ita, world.rations, world.nat_b, world.nat_b)
+    services.approve_request(request=deu_asks, approver=u["ita_liaison"])
+    # dispatched by DEU, for FRA's national system to receive
+    fra_asks = raise_request("fra_logistics", world.fra, world.deu, world.fuel, world.mlc_a, world.nat_f)
+    services.approve_request(request=fra_asks, approver=u["deu_liaison"])
+    services.dispatch_request(request=fra_asks, actor=u["deu_logistics"])
 
 
 @contextmanager
@@ -116,8 +149,9 @@ REALISTIC_SHARE = 0.7  # the share of cases given real identifiers and keys
 REAL_VALUE_ODDS = 0.85  # in such a case, each identifier or key is a real one with these odds
 
 
-def make_realistic(case, pool: Pool, rng: random.Random) -> None:
-    """Replace the case's path identifiers and natural keys by real ones (each with REAL_VALUE_ODDS)."""
+def make_realistic(case, pool: Pool, rng: random.Random, role: str) -> None:
+    """Replace the case's path identifiers and natural keys by real ones (each with REAL_VALUE_ODDS; a nation is
+    the caller's own half the time), and take NUL characters out of its texts (the API refuses them all)."""
     resource = RESOURCE.match(case.operation.path)
     for name in list(case.path_parameters or {}):
         if rng.random() > REAL_VALUE_ODDS:
@@ -132,11 +166,25 @@ def make_realistic(case, pool: Pool, rng: random.Random) -> None:
         for name in list(container or {}):
             values = pool.keys(name)
             if values and rng.random() < REAL_VALUE_ODDS:
-                container[name] = rng.choice(values)
+                own = OWN_NATION.get(role)
+                container[name] = own if values is pool.nations and own and rng.random() < 0.5 else rng.choice(values)
     if isinstance(case.body, dict) and isinstance(case.body.get("lines"), list):
         for line in case.body["lines"]:
             if isinstance(line, dict) and "nsn" in line and rng.random() < REAL_VALUE_ODDS:
                 line["nsn"] = rng.choice(pool.nsns)
+    for container in (case.query, case.body if isinstance(case.body, dict) else None):
+        for name, value in list((container or {}).items()):
+            container[name] = _without_nul(value)
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_nul(v) for k, v in value.items()}
+    return value
 
 
 @dataclass
@@ -148,6 +196,7 @@ class FuzzResult:
     examples: dict[tuple, list[str]] = field(default_factory=dict)  # (kind, operation, status) -> reproductions
     where: Counter = field(default_factory=Counter)  # (kind, operation, status) -> failures
     by_role: Counter = field(default_factory=Counter)
+    by_operation: dict[str, Counter] = field(default_factory=dict)  # operation -> status class ("2xx") -> cases
 
     def record(self, kind: str, operation: str, status: int | None, text: str) -> None:
         self.failures[kind] += 1
@@ -155,6 +204,14 @@ class FuzzResult:
         kept = self.examples.setdefault((kind, operation, status), [])
         if len(kept) < 2:
             kept.append(text)
+
+    def operations_table(self) -> list[str]:
+        """Cases per operation and how they were answered: which operations the run reached past refusals."""
+        lines = [f"{'operation':<48} {'cases':>6} {'2xx':>5} {'4xx':>5} {'5xx':>5}"]
+        for label, classes in sorted(self.by_operation.items()):
+            lines.append(f"{label:<48} {sum(classes.values()):>6} {classes['2xx']:>5} {classes['4xx']:>5} "
+                         f"{classes['5xx']:>5}")
+        return lines
 
     def report(self) -> str:
         lines = [f"cases: {self.cases} in {self.seconds:.1f} s ({self.cases / max(self.seconds, 1e-9):.1f}/s)",
@@ -192,7 +249,7 @@ def fuzz(schema, tokens: dict[str, str], *, cases: int, seed: int = 0, seconds: 
             return
         role = rng.choice(roles)
         if rng.random() < REALISTIC_SHARE:
-            make_realistic(case, pool, rng)
+            make_realistic(case, pool, rng, role)
         headers = {"Authorization": f"Bearer {tokens[role]}"}
         # Each case in a savepoint: kept when the case leaves the transaction usable, undone when a database error
         # aborted it (in production each request has a connection of its own; here one error would fail the rest).
@@ -214,6 +271,7 @@ def fuzz(schema, tokens: dict[str, str], *, cases: int, seed: int = 0, seconds: 
         result.cases += 1
         result.by_role[role] += 1
         result.statuses[response.status_code] += 1
+        result.by_operation.setdefault(case.operation.label, Counter())[f"{response.status_code // 100}xx"] += 1
         try:
             case.validate_response(response, checks=CHECKS, headers=headers)
         except FailureGroup as group:

@@ -24,6 +24,7 @@ PROBLEMS = {
     "404": "Not found, or not visible to the caller (existence is not revealed); for a list, a page past the end.",
     "409": "Wrong state for this action, not enough stock, or the same Idempotency-Key still in progress.",
     "412": "If-Match does not match the current ETag: read again and retry.",
+    "415": "The body is not JSON, form data or multipart.",
     "422": "The Idempotency-Key was used with a different body.",
     "429": "Over the caller's budget; see Retry-After.",
 }
@@ -39,6 +40,8 @@ class PortalAutoSchema(AutoSchema):
             codes.append("409")
         if method in ("PATCH", "PUT"):
             codes.append("412")
+        if method in ("POST", "PUT", "PATCH"):
+            codes.append("415")
         if method == "POST":
             codes.append("422")
         return sorted(codes)

@@ -7,9 +7,7 @@ import os
 import pytest
 
 from nations.tokens import issue_token
-from tests.fuzzing import ROLES, broken_invariants, fuzz, load_schema
-
-from .scenario import build_matrix
+from tests.fuzzing import ROLES, broken_invariants, fuzz, load_schema, prepare_scenario
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -18,7 +16,7 @@ CASES = int(os.environ.get("FUZZ_CASES", "300"))  # FUZZ_CASES=3000 for a longer
 
 def test_the_api_answers_every_generated_case_as_documented_and_keeps_the_books(world, settings):
     settings.API_RATE_TOKEN = ""  # budgets are documented (429) but would only cut the run short
-    build_matrix(world)
+    prepare_scenario(world)
     tokens = {role: issue_token(user=world.users[role], name="fuzz", expires_in_days=1)[1] for role in ROLES}
 
     result = fuzz(load_schema(), tokens, cases=CASES, seed=2026)
