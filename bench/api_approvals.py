@@ -67,7 +67,8 @@ def seed(*, requests_per_phase: int, clients: int, rng_seed: int) -> dict:
     from django.utils import timezone
 
     from coordination.models import RequestEvent, RequestStatus, SupplyRequest
-    from inventory.models import Item, LogisticsCenter, Movement, MovementKind, Stock
+    from inventory.models import Item, LogisticsCenter, MovementKind, Stock
+    from inventory.services import lock_stock, post_movement
     from nations.access import grant_role
     from nations.models import Nation
     from nations.roles import Role
@@ -103,9 +104,10 @@ def seed(*, requests_per_phase: int, clients: int, rng_seed: int) -> dict:
                                        unit_of_issue="RD")  # fmt: skip
             quantities = [rng.randint(1, 10) for _ in range(requests_per_phase)]
             on_hand = int(sum(quantities) * 0.95)  # the last approvals find too little available: 409
-            stock = Stock.objects.create(nation=supplier, center=center, item=item, on_hand=on_hand)
-            Movement.objects.create(stock=stock, kind=MovementKind.RECEIPT, quantity=on_hand, balance_after=on_hand,
-                                    actor=officer, occurred_at=now, reason="Benchmark stock")  # fmt: skip
+            stock = Stock.objects.create(nation=supplier, center=center, item=item)
+            # through the service, so the receipt is sealed into the stock's hash chain like any other
+            post_movement(stock=lock_stock(stock.pk), kind=MovementKind.RECEIPT, quantity=on_hand, actor=officer,
+                          occurred_at=now, reason="Benchmark stock")
             rows = []
             for q in quantities:
                 requester = rng.choice(requesters)
