@@ -122,3 +122,14 @@ def test_nul_characters_are_refused_with_400_and_change_nothing(world, as_user):
     assert [p.status_code for p in pages] == [400, 400]
     assert not pages[0]["Content-Type"].startswith(PROBLEM_JSON)
     assert SupplyRequest.objects.count() == requests_before and ReconciliationRun.objects.count() == runs_before
+
+
+def test_a_body_of_another_media_type_is_a_documented_415(world, as_user, schema):
+    request = SupplyRequestFactory(requesting_nation=world.fra, supplying_nation=world.deu, item=world.fuel,
+                                   source_center=world.mlc_a, destination_center=world.nat_f)
+
+    response = as_user("deu_logistics").post(f"/api/v1/requests/{request.pk}/dispatch/", "g{ö[",
+                                             content_type="text/plain")
+
+    assert_problem(response, 415)
+    assert "415" in schema.raw_schema["paths"]["/api/v1/requests/{id}/dispatch/"]["post"]["responses"]
