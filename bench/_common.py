@@ -169,7 +169,9 @@ def gunicorn(db: str, *, workers: int, threads: int, timeout: float = 60, access
         command += ["--access-logfile", str(access), "--access-logformat", "%({x-request-id}i)s %(s)s %(D)s"]
     with open(ROOT / "var" / f"bench-gunicorn-{port}.log", "w") as log:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=portal_env(db), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            # a web server as the README recommends: no parallel query for many small concurrent queries
+            command, cwd=ROOT, env=portal_env(db, DB_MAX_PARALLEL_WORKERS_PER_GATHER="0"), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True
         )
         try:
             deadline = time.monotonic() + timeout

@@ -104,6 +104,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)  # a fresh clone has no var/ and SQLite does not create folders
     # Several threads (dev server, in-process jobs) write to one file: wait for the lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+# PostgreSQL's parallel query helps one big query on an idle server and hurts many small ones at once: with 16
+# clients on 2 cores the 1M-stock API list served 103.5 requests/s with it off against 71.0 with it on
+# (bench/RESULTS.md).  Web processes should set 0; unset leaves the server's own setting (jobs keep it).
+DB_MAX_PARALLEL_WORKERS_PER_GATHER = env.int("DB_MAX_PARALLEL_WORKERS_PER_GATHER", default=None)
+if DB_MAX_PARALLEL_WORKERS_PER_GATHER is not None and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
+        f"-c max_parallel_workers_per_gather={DB_MAX_PARALLEL_WORKERS_PER_GATHER}"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
