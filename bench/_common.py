@@ -107,11 +107,14 @@ def portal_env(db: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def manage(db: str, *args: str, timeout: float = 900, quiet: bool = True, ok_status: tuple[int, ...] = (0,)) -> str:
+def manage(db: str, *args: str, timeout: float = 900, quiet: bool = True, ok_status: tuple[int, ...] = (0,),
+           env: dict[str, str] | None = None) -> str:
     """Run ``manage.py`` on database `db`; returns its standard output.  An exit status outside `ok_status` raises
-    (a command that reports findings by its status, as verify_ledger does with 1, names it there)."""
+    (a command that reports findings by its status, as verify_ledger does with 1, names it there).  `env` replaces
+    the default ``portal_env(db)`` for a benchmark that runs the portal otherwise."""
     result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=portal_env(db), capture_output=True, text=True, timeout=timeout
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env or portal_env(db), capture_output=True, text=True,
+        timeout=timeout,
     )
     if result.returncode not in ok_status:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
@@ -120,18 +123,20 @@ def manage(db: str, *args: str, timeout: float = 900, quiet: bool = True, ok_sta
     return result.stdout
 
 
-def django_json(db: str, code: str, timeout: float = 300) -> object:
-    """Run `code` with Django set up on database `db` in a child process; it sets ``result``, returned as JSON."""
+def django_json(db: str, code: str, timeout: float = 300, env: dict[str, str] | None = None) -> object:
+    """Run `code` with Django set up on database `db` in a child process; it sets ``result``, returned as JSON.
+    `env` replaces the default ``portal_env(db)``."""
     program = (
         "import json, django\ndjango.setup()\nresult = None\n"
         + textwrap.dedent(code)
         + "\nprint('@@RESULT@@' + json.dumps(result, default=str))\n"
     )
     completed = subprocess.run(
-        [PYTHON, "-c", program], cwd=ROOT, env=portal_env(db), capture_output=True, text=True, timeout=timeout
+        [PYTHON, "-c", program], cwd=ROOT, env=env or portal_env(db), capture_output=True, text=True,
+        timeout=timeout,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"Django snippet failed on {db}:\n{completed.stderr[-4000:]}")
+        raise RuntimeError(f"Django snippet failed on {db}:\n{completed.stderr[-6000:]}")
     marker = completed.stdout.rindex("@@RESULT@@")
     return json.loads(completed.stdout[marker + len("@@RESULT@@") :])
 

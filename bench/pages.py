@@ -24,15 +24,13 @@ is printed, not failed.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import textwrap
 import time
 
+import _common
 import psycopg
 from _common import (
-    PYTHON,
     ROOT,
     database_url,
     machine_line,
@@ -55,28 +53,11 @@ def env(db: str) -> dict[str, str]:
 
 
 def manage(db: str, *args: str, timeout: float = 1800) -> str:
-    result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env(db), capture_output=True, text=True, timeout=timeout
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-    return result.stdout
+    return _common.manage(db, *args, timeout=timeout, env=env(db))
 
 
 def django_json(db: str, code: str, timeout: float = 1800) -> object:
-    """Run `code` with Django set up on `db` in a child process; it sets ``result``, returned as JSON."""
-    program = (
-        "import json, django\ndjango.setup()\nresult = None\n"
-        + textwrap.dedent(code)
-        + "\nprint('@@RESULT@@' + json.dumps(result, default=str))\n"
-    )
-    completed = subprocess.run(
-        [PYTHON, "-c", program], cwd=ROOT, env=env(db), capture_output=True, text=True, timeout=timeout
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"Django snippet failed on {db}:\n{completed.stderr[-6000:]}")
-    marker = completed.stdout.rindex("@@RESULT@@")
-    return json.loads(completed.stdout[marker + len("@@RESULT@@") :])
+    return _common.django_json(db, code, timeout=timeout, env=env(db))
 
 
 def prepare(size: dict, regenerate: bool) -> None:
