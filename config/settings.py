@@ -104,6 +104,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)  # a fresh clone has no var/ and SQLite does not create folders
     # Several threads (dev server, in-process jobs) write to one file: wait for the lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Covering indexes (INCLUDE) are PostgreSQL speed-ups of reconciliation and the lists; SQLite builds them without
+    # their extra columns, and does without stock_center_id_key, whose invariant its triggers keep (inventory/0013).
+    SILENCED_SYSTEM_CHECKS = ["models.W039", "models.W040"]
 # PostgreSQL's parallel query helps one big query on an idle server and hurts many small ones at once: with 16
 # clients on 2 cores the 1M-stock API list served 103.5 requests/s with it off against 71.0 with it on
 # (bench/RESULTS.md).  Web processes should set 0; unset leaves the server's own setting (jobs keep it).

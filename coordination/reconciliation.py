@@ -93,15 +93,15 @@ def _resolve_unseen_stock_discrepancies(kind: str, params: dict) -> None:
     """, {**params, "kind": kind})
 
 
-# Each stock's sum is read where the stock is: one short range of the movement index per stock (which carries the
-# quantity), rather than gathering all the center's movements first and grouping them.
+# A center's movements are one range of the (center, stock) index, which carries the quantity: each stock's sum is
+# read in one ordered pass over that range (movements carry their stock's center for this; inventory/0012).
 LEDGER_FINDINGS = f"""
-    SELECT l.stock_id, CAST(NULL AS BIGINT) AS count_id, l.total AS expected, l.on_hand AS actual,
-           '{Severity.CRITICAL}' AS severity
-    FROM (SELECT s.id AS stock_id, s.on_hand,
-                 COALESCE((SELECT SUM(mv.quantity) FROM {MOVEMENT} mv WHERE mv.stock_id = s.id), 0) AS total
-          FROM {STOCK} s WHERE s.center_id = %(center)s) l
-    WHERE l.on_hand <> l.total
+    SELECT s.id AS stock_id, CAST(NULL AS BIGINT) AS count_id, COALESCE(m.total, 0) AS expected,
+           s.on_hand AS actual, '{Severity.CRITICAL}' AS severity
+    FROM {STOCK} s
+    LEFT JOIN (SELECT mv.stock_id, SUM(mv.quantity) AS total FROM {MOVEMENT} mv
+               WHERE mv.center_id = %(center)s GROUP BY mv.stock_id) m ON m.stock_id = s.id
+    WHERE s.center_id = %(center)s AND s.on_hand <> COALESCE(m.total, 0)
 """
 
 RESERVATION_FINDINGS = f"""
@@ -179,13 +179,14 @@ def _refresh_pool(params: dict) -> int:
     _execute(f"""
         UPDATE {POOL} SET {changed}, refreshed_at = %(now)s
         FROM {FINDINGS} f
-        WHERE {POOL}.center_id = f.center_id AND {POOL}.item_id = f.item_id
+        WHERE {POOL}.center_id = %(center)s AND {POOL}.center_id = f.center_id AND {POOL}.item_id = f.item_id
           AND ({_distinct(POOL, POOL_FIGURES)})
     """, params)
     _execute(f"""
         INSERT INTO {POOL} (center_id, item_id, {", ".join(POOL_FIGURES)}, refreshed_at)
         SELECT f.center_id, f.item_id, {", ".join("f." + c for c in POOL_FIGURES)}, %(now)s FROM {FINDINGS} f
-        WHERE NOT EXISTS (SELECT 1 FROM {POOL} p WHERE p.center_id = f.center_id AND p.item_id = f.item_id)
+        WHERE NOT EXISTS (SELECT 1 FROM {POOL} p WHERE p.center_id = %(center)s AND p.center_id = f.center_id
+                          AND p.item_id = f.item_id)
     """, params)
     _execute(f"""
         DELETE FROM {POOL} WHERE center_id = %(center)s
@@ -278,8 +279,8 @@ def _flag_shortfalls(kind: str, findings_sql: str, subject: tuple[str, ...], par
     _execute(f"""
         UPDATE {SHORTFALL} SET {changed}, last_seen = %(now)s, updated_at = %(now)s
         FROM {FINDINGS} f
-        WHERE {SHORTFALL}.kind = %(kind)s AND {same_subject.format(flag=SHORTFALL)}
-          AND {SHORTFALL}.resolved_at IS NULL AND ({_distinct(SHORTFALL, SHORTFALL_FIGURES)})
+        WHERE {SHORTFALL}.center_id = %(center)s AND {SHORTFALL}.kind = %(kind)s
+          AND {same_subject.format(flag=SHORTFALL)} AND {SHORTFALL}.resolved_at IS NULL AND ({_distinct(SHORTFALL, SHORTFALL_FIGURES)})
     """, params)
     _execute(f"""
         INSERT INTO {SHORTFALL} (kind, stock_id, nation_id, center_id, item_id, {", ".join(SHORTFALL_FIGURES)},
@@ -287,8 +288,8 @@ def _flag_shortfalls(kind: str, findings_sql: str, subject: tuple[str, ...], par
         SELECT %(kind)s, f.stock_id, f.nation_id, f.center_id, f.item_id,
                {", ".join("f." + c for c in SHORTFALL_FIGURES)}, %(now)s, %(now)s, %(now)s, '{{}}'
         FROM {FINDINGS} f
-        WHERE NOT EXISTS (SELECT 1 FROM {SHORTFALL} o WHERE o.kind = %(kind)s AND {same_subject.format(flag="o")}
-                          AND o.resolved_at IS NULL)
+        WHERE NOT EXISTS (SELECT 1 FROM {SHORTFALL} o WHERE o.center_id = %(center)s AND o.kind = %(kind)s
+                          AND {same_subject.format(flag="o")} AND o.resolved_at IS NULL)
     """, params)
     _execute(f"""
         UPDATE {SHORTFALL} SET resolved_at = %(now)s, updated_at = %(now)s, last_seen = {_last_sighting(params)}

@@ -178,6 +178,10 @@ class Stock(models.Model):
             models.CheckConstraint(condition=Q(daily_consumption__gte=0),
                                    name="stock_daily_consumption_not_negative"),
             models.CheckConstraint(condition=Exact(Length("ledger_head"), 32), name="stock_ledger_head_sha256"),
+            # (center, id) is unique because id is: this makes it a key that a movement's (center, stock) can
+            # reference (migration inventory/0013), and the ledger check of a run picks a center's stocks and their
+            # chain heads from this index (inventory/ledger.py) instead of visiting a heap page per stock.
+            models.UniqueConstraint(fields=["center", "id"], include=["ledger_head"], name="stock_center_id_key"),
         ]
         indexes = [
             # A center's stock list counts the rows visible to the caller; nation and shared are all the access
@@ -196,9 +200,6 @@ class Stock(models.Model):
             # of computing and sorting the margin of all the nation's stocks (some 30,000 at 1M stocks).
             models.Index(F("nation"), SAFETY_MARGIN, F("id"), condition=Q(safety_level__gt=0),
                          name="stock_nation_margin_idx"),
-            # The ledger check of a run picks a center's stocks and their chain heads from here (inventory/ledger.py)
-            # instead of visiting a heap page per stock.
-            models.Index(fields=["center"], include=["id", "ledger_head"], name="stock_center_ledger_idx"),
         ]
 
     def __str__(self) -> str:
@@ -239,6 +240,13 @@ class Movement(models.Model):
 
     # indexed by (stock, id) below, which also serves the foreign key
     stock = models.ForeignKey(Stock, on_delete=models.PROTECT, related_name="movements", db_index=False)
+    # The stock's center, copied onto its movements so that a center's ledger is one range of an index: the
+    # reconciliation of a center sums its movements per stock in one pass over that range instead of one index
+    # descent per stock.  The database keeps the copy true (migration inventory/0013): on PostgreSQL a foreign key
+    # from (center, stock) to the stock's (center, id), which also keeps a stock with movements at its center; on
+    # SQLite triggers.  Hence no foreign key of its own (db_constraint=False).
+    center = models.ForeignKey(LogisticsCenter, on_delete=models.PROTECT, related_name="+", db_constraint=False,
+                               db_index=False, editable=False)
     kind = models.CharField(max_length=20, choices=MovementKind.choices)
     quantity = models.BigIntegerField(help_text="Signed: positive into the stock, negative out of it.")
     balance_after = models.BigIntegerField()
@@ -276,10 +284,17 @@ class Movement(models.Model):
             # quantity carried in the index: the ledger sums of reconciliation (a stock's movements, or those up to
             # a count's time) are read from the index alone
             models.Index(fields=["stock", "occurred_at"], include=["quantity"], name="movement_stock_time_qty_idx"),
+            # a center's ledger, stock by stock, with the quantities: the ledger check of reconciliation
+            models.Index(fields=["center", "stock"], include=["quantity"], name="movement_center_stock_qty_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.quantity:+d} → {self.balance_after}"
+
+    def save(self, *args, **kwargs):
+        if self.center_id is None and self.stock_id is not None:
+            self.center_id = self.stock.center_id  # the stock's; the database refuses any other (bulk_create too)
+        super().save(*args, **kwargs)
 
 
 class LedgerCheckpoint(models.Model):

@@ -61,6 +61,22 @@ class MovementQuerySet(models.QuerySet):
         condition = stock_visibility(user, "stock__")
         return self if condition is None else self.filter(condition)
 
+    def bulk_create(self, objs, *args, **kwargs):
+        """A movement carries its stock's center (and the database refuses any other): filled in where missing,
+        from the stock the movement holds or, for those given only a stock id, in one query."""
+        objs = list(objs)
+        stock_field = self.model._meta.get_field("stock")
+        for movement in objs:
+            if movement.center_id is None and stock_field.is_cached(movement):
+                movement.center_id = movement.stock.center_id
+        unknown = {m.stock_id for m in objs if m.center_id is None and m.stock_id is not None}
+        if unknown:
+            centers = dict(stock_field.related_model.objects.filter(pk__in=unknown).values_list("pk", "center_id"))
+            for movement in objs:
+                if movement.center_id is None:
+                    movement.center_id = centers.get(movement.stock_id)
+        return super().bulk_create(objs, *args, **kwargs)
+
 
 class StockCountQuerySet(models.QuerySet):
     def visible_to(self, user) -> StockCountQuerySet:

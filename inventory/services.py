@@ -63,7 +63,7 @@ def post_movement(*, stock: Stock, kind: str, quantity: int, actor, reason: str 
         raise InsufficientStock(_("Only %(available)s available (%(reserved)s reserved); cannot take %(quantity)s.") % {
             "available": stock.available, "reserved": stock.reserved, "quantity": -quantity})
     stock.on_hand = new_on_hand
-    movement = Movement(stock=stock, kind=kind, quantity=quantity, balance_after=new_on_hand, actor=actor,
+    movement = Movement(stock=stock, center_id=stock.center_id, kind=kind, quantity=quantity, balance_after=new_on_hand, actor=actor,
                         occurred_at=occurred_at or timezone.now(), reason=reason, request=request)
     # Chained on the head read with the row lock: the next movement of this stock waits for our commit.
     stock.ledger_head = ledger.seal(movement, stock.ledger_head)

@@ -418,3 +418,44 @@ def test_ledger_accepts_inserts(stock, actor):
     accepted(lambda: _movement(stock, actor, kind=MovementKind.ISSUE, quantity=-4, balance_after=6,
                                reason="issue").save())
     assert list(stock.movements.order_by("id").values_list("quantity", flat=True)) == [10, -4]
+
+
+# --- a movement carries its stock's center (inventory/0013) ----------------------------------------------------
+
+
+def refused_at_once(write) -> None:
+    """`refused`, with PostgreSQL's deferred foreign keys checked at the statement rather than at commit (a test's
+    transaction never commits)."""
+    def immediately():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        write()
+
+    refused(immediately)
+
+
+def test_a_movement_at_another_center_than_its_stock_is_refused(stock, actor):
+    elsewhere = CenterFactory()
+    refused_at_once(lambda: Movement.objects.bulk_create([_movement(stock, actor, center_id=elsewhere.pk)]))
+    refused_at_once(lambda: _raw(
+        "INSERT INTO inventory_movement (stock_id, center_id, kind, quantity, balance_after, actor_id, occurred_at,"
+        " recorded_at, reason, prev_hash, hash) SELECT stock_id, %s, kind, quantity, balance_after, actor_id,"
+        " occurred_at, recorded_at, reason, prev_hash, hash FROM inventory_movement WHERE stock_id = %s",
+        [elsewhere.pk, stock.pk]))
+    assert stock.movements.count() == 1
+    # the neighbour: left out, the center is the stock's (bulk_create and save fill it in)
+    accepted(lambda: Movement.objects.bulk_create([_movement(stock, actor)]))
+    by_id = _movement(stock, actor)
+    Movement.stock.field.delete_cached_value(by_id)  # known by its stock id only: the center is looked up
+    accepted(lambda: Movement.objects.bulk_create([by_id]))
+    assert set(stock.movements.values_list("center_id", flat=True)) == {stock.center_id}
+
+
+def test_a_stock_with_movements_stays_at_its_center(stock):
+    elsewhere = CenterFactory()
+    refused_at_once(lambda: Stock.objects.filter(pk=stock.pk).update(center=elsewhere))
+    assert Stock.objects.get(pk=stock.pk).center_id == stock.center_id
+    bare = StockFactory()  # no movement yet: a wrong center can still be corrected
+    accepted(lambda: Stock.objects.filter(pk=bare.pk).update(center=elsewhere))
+    assert Stock.objects.get(pk=bare.pk).center_id == elsewhere.pk

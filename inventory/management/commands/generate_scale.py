@@ -750,7 +750,7 @@ class ScaleGenerator:
                 if tamper == HASH_MISMATCH and n_move == tampered:
                     reason += " (edited)"
                 out.append(
-                    f"{movement_id}\t{stock_id}\t{kind}\t{q}\t{balance}\t{actor}\t{when}:00+00\t"
+                    f"{movement_id}\t{stock_id}\t{center + 1}\t{kind}\t{q}\t{balance}\t{actor}\t{when}:00+00\t"
                     f"{when}:00+00\t{reason}\t{request_id or NULL}\t\\\\x{prev}\t\\\\x{digest}\n"
                 )
                 before, head = head, digest
@@ -938,13 +938,15 @@ class ScaleGenerator:
                 # trigger events when its constraints are dropped
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 tables = [Stock, Movement, StockCount, SupplyRequest, RequestEvent]
-                saved = [_drop_secondary_structures(cursor, model._meta.db_table) for model in tables]
+                # dropped referencing tables first (a movement's key names a stock index), restored in order
+                saved = [_drop_secondary_structures(cursor, model._meta.db_table) for model in reversed(tables)][::-1]
                 _copy(
                     cursor,
                     Movement,
                     [
                         "id",
                         "stock_id",
+                        "center_id",
                         "kind",
                         "quantity",
                         "balance_after",

@@ -616,6 +616,7 @@ class DemoScenario:
                 movements.append(
                     Movement(
                         stock=stock,
+                        center_id=stock.center_id,
                         kind=kind,
                         quantity=quantity,
                         balance_after=balance,
