@@ -462,6 +462,18 @@ def test_low_days_of_supply_against_the_default_target(world, clock, settings):
     assert open_shortfalls(ShortfallKind.BELOW_SAFETY) == []  # no safety level set
 
 
+def test_low_days_of_supply_with_a_fractional_consumption_rate(world, clock):
+    """The rule is available / consumption < target, compared exactly (as available < target * consumption)."""
+    short = make_stock(world, 4, daily_consumption=Decimal("0.33"))  # 12.12 days
+    make_stock(world, 5, daily_consumption=Decimal("0.33"))  # 15.15 days
+    make_stock(world, 33, daily_consumption=Decimal("2.20"))  # exactly 15 days: not below
+
+    reconcile(clock, world.mlc_a)
+
+    [flag] = open_shortfalls(ShortfallKind.LOW_DAYS_OF_SUPPLY)
+    assert (flag.stock_id, flag.days_of_supply) == (short.pk, Decimal("12.12"))
+
+
 def test_the_default_target_comes_from_settings(world, clock, settings):
     settings.DEFAULT_DAYS_OF_SUPPLY_TARGET = 5
     make_stock(world, 10, daily_consumption=Decimal("1"))
