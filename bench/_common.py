@@ -107,13 +107,23 @@ def portal_env(db: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def manage(db: str, *args: str, timeout: float = 900, quiet: bool = True, ok_status: tuple[int, ...] = (0,),
-           env: dict[str, str] | None = None) -> str:
+def manage(
+    db: str,
+    *args: str,
+    timeout: float = 900,
+    quiet: bool = True,
+    ok_status: tuple[int, ...] = (0,),
+    env: dict[str, str] | None = None,
+) -> str:
     """Run ``manage.py`` on database `db`; returns its standard output.  An exit status outside `ok_status` raises
     (a command that reports findings by its status, as verify_ledger does with 1, names it there).  `env` replaces
     the default ``portal_env(db)`` for a benchmark that runs the portal otherwise."""
     result = subprocess.run(
-        [PYTHON, "manage.py", *args], cwd=ROOT, env=env or portal_env(db), capture_output=True, text=True,
+        [PYTHON, "manage.py", *args],
+        cwd=ROOT,
+        env=env or portal_env(db),
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     if result.returncode not in ok_status:
@@ -132,7 +142,11 @@ def django_json(db: str, code: str, timeout: float = 300, env: dict[str, str] | 
         + "\nprint('@@RESULT@@' + json.dumps(result, default=str))\n"
     )
     completed = subprocess.run(
-        [PYTHON, "-c", program], cwd=ROOT, env=env or portal_env(db), capture_output=True, text=True,
+        [PYTHON, "-c", program],
+        cwd=ROOT,
+        env=env or portal_env(db),
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     if completed.returncode != 0:
@@ -175,8 +189,12 @@ def gunicorn(db: str, *, workers: int, threads: int, timeout: float = 60, access
     with open(ROOT / "var" / f"bench-gunicorn-{port}.log", "w") as log:
         process = subprocess.Popen(
             # a web server as the README recommends: no parallel query for many small concurrent queries
-            command, cwd=ROOT, env=portal_env(db, DB_MAX_PARALLEL_WORKERS_PER_GATHER="0"), stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            cwd=ROOT,
+            env=portal_env(db, DB_MAX_PARALLEL_WORKERS_PER_GATHER="0"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + timeout

@@ -106,8 +106,14 @@ def seed(*, requests_per_phase: int, clients: int, rng_seed: int) -> dict:
             on_hand = int(sum(quantities) * 0.95)  # the last approvals find too little available: 409
             stock = Stock.objects.create(nation=supplier, center=center, item=item)
             # through the service, so the receipt is sealed into the stock's hash chain like any other
-            post_movement(stock=lock_stock(stock.pk), kind=MovementKind.RECEIPT, quantity=on_hand, actor=officer,
-                          occurred_at=now, reason="Benchmark stock")
+            post_movement(
+                stock=lock_stock(stock.pk),
+                kind=MovementKind.RECEIPT,
+                quantity=on_hand,
+                actor=officer,
+                occurred_at=now,
+                reason="Benchmark stock",
+            )
             rows = []
             for q in quantities:
                 requester = rng.choice(requesters)

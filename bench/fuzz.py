@@ -91,15 +91,31 @@ def main() -> int:
     print(result.report())
     print("\n".join(result.operations_table()))
     print("by role: " + ", ".join(f"{role}: {n}" for role, n in sorted(result.by_role.items())))
-    chains = "hash chains whole (verify_ledger)" if hash_chains_checked() else "hash chains not checked (no verify_ledger)"
-    print("books: " + (f"intact (on_hand = ledger, reserved = approved, nothing negative; {chains})" if not problems
-                       else f"{len(problems)} problems"))
+    chains = (
+        "hash chains whole (verify_ledger)" if hash_chains_checked() else "hash chains not checked (no verify_ledger)"
+    )
+    print(
+        "books: "
+        + (
+            f"intact (on_hand = ledger, reserved = approved, nothing negative; {chains})"
+            if not problems
+            else f"{len(problems)} problems"
+        )
+    )
     for problem in problems[:20]:
         print("  " + problem)
-    print_result_json("fuzz", {"cases": result.cases, "seconds": round(result.seconds, 1), "seed": args.seed,
-                               "failures": dict(result.failures), "statuses": {str(k): v for k, v in
-                                                                               result.statuses.items()},
-                               "books_problems": len(problems), "smoke": args.smoke})
+    print_result_json(
+        "fuzz",
+        {
+            "cases": result.cases,
+            "seconds": round(result.seconds, 1),
+            "seed": args.seed,
+            "failures": dict(result.failures),
+            "statuses": {str(k): v for k, v in result.statuses.items()},
+            "books_problems": len(problems),
+            "smoke": args.smoke,
+        },
+    )
     return 1 if result.failures or problems else 0
 
 

@@ -114,8 +114,10 @@ def main() -> int:
     centers = list(LogisticsCenter.objects.order_by("pk").values_list("pk", flat=True))
     movements = Movement.objects.count()
     slices = settings.LEDGER_VERIFY_SLICES
-    print(f"data: {sizes['stocks']:,} stocks, {movements:,} movements, {len(centers)} centers (database {db}); "
-          f"{expected} chains broken on purpose")
+    print(
+        f"data: {sizes['stocks']:,} stocks, {movements:,} movements, {len(centers)} centers (database {db}); "
+        f"{expected} chains broken on purpose"
+    )
 
     agree = True
 
@@ -141,8 +143,10 @@ def main() -> int:
     for _, found in steady:
         check("steady pass", found)
     steady_s = [seconds for seconds, _ in steady]
-    print(f"    steady passes, slices {slices}: median {statistics.median(steady_s):.2f} s, "
-          f"slowest {max(steady_s):.2f} s ({len(steady_s)} passes)")
+    print(
+        f"    steady passes, slices {slices}: median {statistics.median(steady_s):.2f} s, "
+        f"slowest {max(steady_s):.2f} s ({len(steady_s)} passes)"
+    )
     every = ledger_passes(centers, 1, repeats)
     for _, found in every:
         check("slices 1", found)
@@ -161,8 +165,10 @@ def main() -> int:
     steady_median, rest_median = statistics.median(steady_s), statistics.median(rest)
     print()
     print(f"full check: {statistics.median(full):.2f} s for {movements:,} movements")
-    print(f"run check: first {first:.2f} s, steady {steady_median:.2f} s (slices {slices}), every chain {every_s:.2f} s; "
-          f"the rest of a run {rest_median:.2f} s, so the steady check adds {steady_median / rest_median:.1%}")
+    print(
+        f"run check: first {first:.2f} s, steady {steady_median:.2f} s (slices {slices}), every chain {every_s:.2f} s; "
+        f"the rest of a run {rest_median:.2f} s, so the steady check adds {steady_median / rest_median:.1%}"
+    )
     print(f"broken chains found as generated: {'yes' if agree else 'NO'}")
     one_min, _, _ = os.getloadavg()
     print_result_json("ledger", {

@@ -59,7 +59,10 @@ def readyz(request):
     broker_ok, broker_detail = _check_broker()
     status = "ready" if db_ok and broker_ok else ("degraded" if db_ok else "unavailable")
     return JsonResponse(
-        {"status": status, "checks": {"database": db_detail, "broker": broker_detail},
-         "duration_ms": round((time.monotonic() - started) * 1000, 1)},
+        {
+            "status": status,
+            "checks": {"database": db_detail, "broker": broker_detail},
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        },
         status=200 if db_ok else 503,
     )

@@ -24,7 +24,7 @@ DETAIL = (
 
 # No template: rendering one would run the context processors, which read the database that just failed.
 PAGE = (
-    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Service unavailable</title></head>"
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Service unavailable</title></head>'
     "<body><h1>Service unavailable</h1><p>The portal cannot reach its database just now. Nothing was changed; "
     "please try again in a moment.</p></body></html>"
 )

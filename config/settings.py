@@ -250,10 +250,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "coordination.tasks.scheduled_reconciliation",
         "schedule": RECONCILE_EVERY_MINUTES * 60,
     },
-    "retry-due-webhook-deliveries": {"task": "coordination.tasks.retry_due_deliveries",
-                                     "schedule": JOBS_SWEEP_SECONDS},
-    "requeue-waiting-reconciliations": {"task": "coordination.tasks.requeue_waiting_runs",
-                                        "schedule": JOBS_SWEEP_SECONDS},
+    "retry-due-webhook-deliveries": {"task": "coordination.tasks.retry_due_deliveries", "schedule": JOBS_SWEEP_SECONDS},
+    "requeue-waiting-reconciliations": {
+        "task": "coordination.tasks.requeue_waiting_runs",
+        "schedule": JOBS_SWEEP_SECONDS,
+    },
 }
 # Webhooks: first retry after WEBHOOK_BACKOFF_SECONDS, doubling each time, up to WEBHOOK_MAX_ATTEMPTS attempts.
 WEBHOOK_BACKOFF_SECONDS = env.int("WEBHOOK_BACKOFF_SECONDS", default=10)
@@ -290,8 +291,11 @@ API_RATE_ANON = env.str("API_RATE_ANON", default="60/minute")
 # --- Cache: Redis when configured (shared by all processes, e.g. throttling), else per-process memory ------
 # Failing soft (config/cache.py): with Redis unreachable the API keeps serving and throttling lets callers through.
 CACHES = {
-    "default": {"BACKEND": "config.cache.FailSoftRedisCache", "LOCATION": REDIS_URL,
-                "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}}
+    "default": {
+        "BACKEND": "config.cache.FailSoftRedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }

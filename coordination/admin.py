@@ -31,8 +31,16 @@ class RequestEventInline(admin.TabularInline):
 class SupplyRequestAdmin(admin.ModelAdmin):
     """Requests move only through the lifecycle services; the admin shows them read-only."""
 
-    list_display = ["reference", "requesting_nation", "supplying_nation", "item", "quantity_requested",
-                    "status", "priority", "required_by"]
+    list_display = [
+        "reference",
+        "requesting_nation",
+        "supplying_nation",
+        "item",
+        "quantity_requested",
+        "status",
+        "priority",
+        "required_by",
+    ]
     list_filter = ["status", "priority", "requesting_nation", "supplying_nation"]
     search_fields = ["reference", "item__nsn", "item__name"]
     list_select_related = ["requesting_nation", "supplying_nation", "item"]
@@ -70,8 +78,7 @@ class DiscrepancyAdmin(FlagAdmin):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "status", "center", "trigger", "centers_done", "centers_total", "created_at",
-                    "finished_at"]
+    list_display = ["id", "status", "center", "trigger", "centers_done", "centers_total", "created_at", "finished_at"]
     list_filter = ["status", "trigger"]
 
 
@@ -105,8 +112,7 @@ class CenterPassAdmin(ReadOnlyAdmin):
 
 @admin.register(PoolSummary)
 class PoolSummaryAdmin(ReadOnlyAdmin):
-    list_display = ["center", "item", "on_hand", "reserved", "available", "shared_available", "nations",
-                    "refreshed_at"]
+    list_display = ["center", "item", "on_hand", "reserved", "available", "shared_available", "nations", "refreshed_at"]
     list_filter = ["center"]
     list_select_related = ["center", "item"]
     raw_id_fields = ["item"]
@@ -128,7 +134,6 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(ReadOnlyAdmin):
-    list_display = ["id", "endpoint", "event", "status", "attempts", "last_status_code", "created_at",
-                    "delivered_at"]
+    list_display = ["id", "endpoint", "event", "status", "attempts", "last_status_code", "created_at", "delivered_at"]
     list_filter = ["status", "event"]
     list_select_related = ["endpoint"]

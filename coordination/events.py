@@ -36,10 +36,15 @@ REQUEST_AUDIENCE = {
 def people_holding(role: str, nation_id: int) -> QuerySet:
     """Active human users holding `role` for the nation (service accounts get webhooks, not notices)."""
     codename = ROLE_PERMISSIONS[role][1]
-    return (get_user_model().objects.filter(is_active=True, service_account__isnull=True)
-            .filter(groups__nationgroupobjectpermission__content_object_id=nation_id,
-                    groups__nationgroupobjectpermission__permission__codename=codename)
-            .distinct())
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, service_account__isnull=True)
+        .filter(
+            groups__nationgroupobjectpermission__content_object_id=nation_id,
+            groups__nationgroupobjectpermission__permission__codename=codename,
+        )
+        .distinct()
+    )
 
 
 def _enqueue_after_commit(notification_ids: list[int], delivery_ids: list[int]) -> None:
@@ -89,21 +94,26 @@ def request_event(request: SupplyRequest, event: str) -> None:
     # Stored text read later by others: composed in the portal's language, not in the acting user's.
     with translation.override(settings.LANGUAGE_CODE):
         title = f"{request.reference}: {EventType(event).label.lower()}"
-    body = (f"{request.requesting_nation.code} asks {request.supplying_nation.code} for "
-            f"{request.quantity_requested} × {request.item.nsn} {request.item.name} "
-            f"({request.source_center.code} → {request.destination_center.code}).")
+    body = (
+        f"{request.requesting_nation.code} asks {request.supplying_nation.code} for "
+        f"{request.quantity_requested} × {request.item.nsn} {request.item.name} "
+        f"({request.source_center.code} → {request.destination_center.code})."
+    )
     link = reverse("request-detail-page", args=[request.pk]) if _has_route("request-detail-page") else ""
     notes = Notification.objects.bulk_create(
-        [Notification(user=u, event=event, title=title, body=body, link=link)
-         for u in people_holding(role, nation_id)]
+        [Notification(user=u, event=event, title=title, body=body, link=link) for u in people_holding(role, nation_id)]
     )
     endpoints = _endpoints_wanting(event, {request.requesting_nation_id, request.supplying_nation_id})
     deliveries: list[int] = []
     if endpoints:  # the payload is built only when a national system listens
         payload = _jsonable(_envelope(event, SupplyRequestSerializer(request).data))
         now = timezone.now()
-        deliveries = [d.pk for d in WebhookDelivery.objects.bulk_create(
-            [WebhookDelivery(endpoint=e, event=event, payload=payload, next_attempt_at=now) for e in endpoints])]
+        deliveries = [
+            d.pk
+            for d in WebhookDelivery.objects.bulk_create(
+                [WebhookDelivery(endpoint=e, event=event, payload=payload, next_attempt_at=now) for e in endpoints]
+            )
+        ]
     _enqueue_after_commit([n.pk for n in notes], deliveries)
 
 
@@ -114,9 +124,11 @@ def notify_critical_shortfalls(shortfall_ids: list[int]) -> None:
     from .api.serializers import ShortfallSerializer
 
     by_nation: dict[int, list[Shortfall]] = {}
-    for shortfall in Shortfall.objects.filter(pk__in=shortfall_ids, nation__isnull=False).select_related(
-        "nation", "center", "item"
-    ).order_by("center__code", "item__nsn"):
+    for shortfall in (
+        Shortfall.objects.filter(pk__in=shortfall_ids, nation__isnull=False)
+        .select_related("nation", "center", "item")
+        .order_by("center__code", "item__nsn")
+    ):
         by_nation.setdefault(shortfall.nation_id, []).append(shortfall)
     with transaction.atomic():
         notes: list[Notification] = []
@@ -125,22 +137,31 @@ def notify_critical_shortfalls(shortfall_ids: list[int]) -> None:
             centers = sorted({s.center.code for s in shortfalls})
             title = f"{len(shortfalls)} new critical shortfall(s) at {', '.join(centers)}"
             with translation.override(settings.LANGUAGE_CODE):  # stored text, as for request events
-                lines = [f"{s.center.code} {s.item.nsn} {s.item.name}: {s.get_kind_display().lower()}, "
-                         f"{s.available} available" for s in shortfalls[:MAX_LINES]]
+                lines = [
+                    f"{s.center.code} {s.item.nsn} {s.item.name}: {s.get_kind_display().lower()}, "
+                    f"{s.available} available"
+                    for s in shortfalls[:MAX_LINES]
+                ]
             if len(shortfalls) > MAX_LINES:
                 lines.append(f"… and {len(shortfalls) - MAX_LINES} more.")
-            notes += [Notification(user=u, event=EventType.SHORTFALL_CRITICAL, title=title, body="\n".join(lines))
-                      for u in people_holding(Role.LOGISTICS, nation_id)]
+            notes += [
+                Notification(user=u, event=EventType.SHORTFALL_CRITICAL, title=title, body="\n".join(lines))
+                for u in people_holding(Role.LOGISTICS, nation_id)
+            ]
             # the nation's endpoints asked once, not once per shortfall (a first run raises thousands)
             endpoints = _endpoints_wanting(EventType.SHORTFALL_CRITICAL, {nation_id})
             if not endpoints:
                 continue
             now = timezone.now()
-            payloads = [_jsonable(_envelope(EventType.SHORTFALL_CRITICAL, ShortfallSerializer(s).data))
-                        for s in shortfalls]
+            payloads = [
+                _jsonable(_envelope(EventType.SHORTFALL_CRITICAL, ShortfallSerializer(s).data)) for s in shortfalls
+            ]
             created = WebhookDelivery.objects.bulk_create(
-                [WebhookDelivery(endpoint=e, event=EventType.SHORTFALL_CRITICAL, payload=p, next_attempt_at=now)
-                 for p in payloads for e in endpoints]
+                [
+                    WebhookDelivery(endpoint=e, event=EventType.SHORTFALL_CRITICAL, payload=p, next_attempt_at=now)
+                    for p in payloads
+                    for e in endpoints
+                ]
             )
             deliveries += [d.pk for d in created]
         created = Notification.objects.bulk_create(notes)

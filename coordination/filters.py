@@ -22,36 +22,50 @@ from .models import (
 class SupplyRequestFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices, label=_("Status"))
     priority = django_filters.ChoiceFilter(choices=Priority.choices, label=_("Priority"))
-    requesting_nation = django_filters.CharFilter(field_name="requesting_nation__code", lookup_expr="iexact",
-                                                  label=_("Requesting nation"))
-    supplying_nation = django_filters.CharFilter(field_name="supplying_nation__code", lookup_expr="iexact",
-                                                 label=_("Supplying nation"))
-    source_center = django_filters.CharFilter(field_name="source_center__code", lookup_expr="iexact",
-                                              label=_("Source center"))
-    destination_center = django_filters.CharFilter(field_name="destination_center__code", lookup_expr="iexact",
-                                                   label=_("Destination center"))
+    requesting_nation = django_filters.CharFilter(
+        field_name="requesting_nation__code", lookup_expr="iexact", label=_("Requesting nation")
+    )
+    supplying_nation = django_filters.CharFilter(
+        field_name="supplying_nation__code", lookup_expr="iexact", label=_("Supplying nation")
+    )
+    source_center = django_filters.CharFilter(
+        field_name="source_center__code", lookup_expr="iexact", label=_("Source center")
+    )
+    destination_center = django_filters.CharFilter(
+        field_name="destination_center__code", lookup_expr="iexact", label=_("Destination center")
+    )
     nsn = django_filters.CharFilter(field_name="item__nsn", label=_("NSN"))
     reference = django_filters.CharFilter(lookup_expr="iexact", label=_("Reference"))
-    required_by_before = django_filters.DateFilter(field_name="required_by", lookup_expr="lte",
-                                                  label=_("Required by (at the latest)"))
-    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt",
-                                                 label=_("Updated after"))
+    required_by_before = django_filters.DateFilter(
+        field_name="required_by", lookup_expr="lte", label=_("Required by (at the latest)")
+    )
+    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt", label=_("Updated after"))
 
     class Meta:
         model = SupplyRequest
-        fields = ["status", "priority", "requesting_nation", "supplying_nation", "source_center",
-                  "destination_center", "nsn", "reference", "required_by_before", "updated_after"]
+        fields = [
+            "status",
+            "priority",
+            "requesting_nation",
+            "supplying_nation",
+            "source_center",
+            "destination_center",
+            "nsn",
+            "reference",
+            "required_by_before",
+            "updated_after",
+        ]
 
 
 class FlagFilter(django_filters.FilterSet):
     open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull", label=_("Still open"))
-    acknowledged = django_filters.BooleanFilter(field_name="acknowledged_at", lookup_expr="isnull", exclude=True,
-                                                label=_("Acknowledged"))
+    acknowledged = django_filters.BooleanFilter(
+        field_name="acknowledged_at", lookup_expr="isnull", exclude=True, label=_("Acknowledged")
+    )
     center = django_filters.CharFilter(field_name="stock__center__code", lookup_expr="iexact", label=_("Center code"))
     nation = django_filters.CharFilter(field_name="stock__nation__code", lookup_expr="iexact", label=_("Nation code"))
     severity = django_filters.ChoiceFilter(choices=Severity.choices, label=_("Severity"))
-    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt",
-                                                 label=_("Updated after"))
+    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt", label=_("Updated after"))
 
 
 class ShortfallFilter(FlagFilter):
@@ -75,8 +89,7 @@ class DiscrepancyFilter(FlagFilter):
 
 class ReconciliationRunFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=RunStatus.choices, label=_("Status"))
-    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt",
-                                                 label=_("Updated after"))
+    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt", label=_("Updated after"))
 
     class Meta:
         model = ReconciliationRun

@@ -15,18 +15,31 @@ class SupplyRequestForm(forms.Form):
     """A new request.  The supplier and source center come from a sourcing suggestion (``source_option``:
     "NATION|CENTER") or are chosen by hand."""
 
-    requesting_nation = forms.ModelChoiceField(label=_("Requesting nation"), queryset=Nation.objects.none(),
-                                               to_field_name="code")
-    nsn = forms.CharField(label=_("Item (NSN)"), max_length=16,
-                          widget=forms.TextInput(attrs={"placeholder": "8970-14-000-0001", "list": "nsn-list"}))
+    requesting_nation = forms.ModelChoiceField(
+        label=_("Requesting nation"), queryset=Nation.objects.none(), to_field_name="code"
+    )
+    nsn = forms.CharField(
+        label=_("Item (NSN)"),
+        max_length=16,
+        widget=forms.TextInput(attrs={"placeholder": "8970-14-000-0001", "list": "nsn-list"}),
+    )
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=MAX_QUANTITY)
-    destination_center = forms.ModelChoiceField(label=_("Destination center"), to_field_name="code",
-                                                queryset=LogisticsCenter.objects.order_by("code"))
+    destination_center = forms.ModelChoiceField(
+        label=_("Destination center"), to_field_name="code", queryset=LogisticsCenter.objects.order_by("code")
+    )
     source_option = forms.CharField(required=False, widget=forms.HiddenInput)
-    supplying_nation = forms.ModelChoiceField(label=_("Supplying nation"), required=False, to_field_name="code",
-                                              queryset=Nation.objects.filter(active=True).order_by("code"))
-    source_center = forms.ModelChoiceField(label=_("Source center"), required=False, to_field_name="code",
-                                           queryset=LogisticsCenter.objects.order_by("code"))
+    supplying_nation = forms.ModelChoiceField(
+        label=_("Supplying nation"),
+        required=False,
+        to_field_name="code",
+        queryset=Nation.objects.filter(active=True).order_by("code"),
+    )
+    source_center = forms.ModelChoiceField(
+        label=_("Source center"),
+        required=False,
+        to_field_name="code",
+        queryset=LogisticsCenter.objects.order_by("code"),
+    )
     priority = forms.ChoiceField(label=_("Priority"), choices=Priority.choices, initial=Priority.ROUTINE)
     required_by = forms.DateField(label=_("Required by"), widget=forms.DateInput(attrs={"type": "date"}))
     justification = forms.CharField(label=_("Justification"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
@@ -60,8 +73,9 @@ class SupplyRequestForm(forms.Form):
             data["supplying_nation"] = Nation.objects.filter(code=nation_code).first()
             data["source_center"] = LogisticsCenter.objects.filter(code=center_code).first()
         if not data.get("supplying_nation") or not data.get("source_center"):
-            raise forms.ValidationError(_("Pick a sourcing suggestion, or choose the supplying nation and the "
-                                          "source center."))
+            raise forms.ValidationError(
+                _("Pick a sourcing suggestion, or choose the supplying nation and the source center.")
+            )
         return data
 
 

@@ -25,17 +25,33 @@ def check_center_ledger(center_id: int, *, now: datetime, slices: int | None = N
     `slices` overrides LEDGER_VERIFY_SLICES (the benchmark compares settings)."""
     with transaction.atomic():
         lock_checkpoint(center_id)  # first: the open flags are read by the only check of this center
-        open_flags = {flag.stock_id: flag for flag in Discrepancy.objects.filter(
-            kind=KIND, resolved_at__isnull=True, request__isnull=True, stock__center_id=center_id)}
+        open_flags = {
+            flag.stock_id: flag
+            for flag in Discrepancy.objects.filter(
+                kind=KIND, resolved_at__isnull=True, request__isnull=True, stock__center_id=center_id
+            )
+        }
         report = verify_center_for_run(center_id, recheck=open_flags, slices=slices)
         raised, seen = [], []
         for link in report.broken:
-            details = {"movement_id": link.movement_id, "problem": link.problem, "expected": link.expected,
-                       "found": link.found}
+            details = {
+                "movement_id": link.movement_id,
+                "problem": link.problem,
+                "expected": link.expected,
+                "found": link.found,
+            }
             flag = open_flags.get(link.stock_id)
             if flag is None:
-                raised.append(Discrepancy(kind=KIND, stock_id=link.stock_id, severity=Severity.CRITICAL,
-                                          first_seen=now, last_seen=now, details=details))
+                raised.append(
+                    Discrepancy(
+                        kind=KIND,
+                        stock_id=link.stock_id,
+                        severity=Severity.CRITICAL,
+                        first_seen=now,
+                        last_seen=now,
+                        details=details,
+                    )
+                )
             else:
                 flag.last_seen, flag.updated_at, flag.details = now, now, details
                 seen.append(flag)
@@ -43,6 +59,7 @@ def check_center_ledger(center_id: int, *, now: datetime, slices: int | None = N
         Discrepancy.objects.bulk_update(seen, ["last_seen", "updated_at", "details"])
         broken = {link.stock_id for link in report.broken}
         cleared = [flag.pk for stock_id, flag in open_flags.items() if stock_id not in broken]
-        Discrepancy.objects.filter(pk__in=cleared).update(resolved_at=now, resolution=DiscrepancyResolution.CLEARED,
-                                                          updated_at=now)
+        Discrepancy.objects.filter(pk__in=cleared).update(
+            resolved_at=now, resolution=DiscrepancyResolution.CLEARED, updated_at=now
+        )
     return {str(KIND): len(report.broken)}

@@ -45,16 +45,23 @@ class Priority(models.TextChoices):
 class SupplyRequest(models.Model):
     """One nation asks another for a quantity of an item, from a source center to a destination center."""
 
-    reference = models.CharField(max_length=20, unique=True, null=True, blank=True, editable=False,
-                                 help_text="REQ-000123, assigned when the request is created.")
+    reference = models.CharField(
+        max_length=20,
+        unique=True,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="REQ-000123, assigned when the request is created.",
+    )
     requesting_nation = models.ForeignKey("nations.Nation", on_delete=models.PROTECT, related_name="requests_made")
-    supplying_nation = models.ForeignKey("nations.Nation", on_delete=models.PROTECT,
-                                         related_name="requests_received")
+    supplying_nation = models.ForeignKey("nations.Nation", on_delete=models.PROTECT, related_name="requests_received")
     item = models.ForeignKey("inventory.Item", on_delete=models.PROTECT, related_name="requests")
-    source_center = models.ForeignKey("inventory.LogisticsCenter", on_delete=models.PROTECT,
-                                      related_name="requests_out")
-    destination_center = models.ForeignKey("inventory.LogisticsCenter", on_delete=models.PROTECT,
-                                           related_name="requests_in")
+    source_center = models.ForeignKey(
+        "inventory.LogisticsCenter", on_delete=models.PROTECT, related_name="requests_out"
+    )
+    destination_center = models.ForeignKey(
+        "inventory.LogisticsCenter", on_delete=models.PROTECT, related_name="requests_in"
+    )
     quantity_requested = models.BigIntegerField(validators=[MinValueValidator(1)])
     quantity_approved = models.BigIntegerField(null=True, blank=True)
     quantity_dispatched = models.BigIntegerField(null=True, blank=True)
@@ -62,8 +69,7 @@ class SupplyRequest(models.Model):
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.ROUTINE)
     required_by = models.DateField()
     justification = models.TextField(max_length=2000)
-    status = models.CharField(max_length=12, choices=RequestStatus.choices, default=RequestStatus.DRAFT,
-                              db_index=True)
+    status = models.CharField(max_length=12, choices=RequestStatus.choices, default=RequestStatus.DRAFT, db_index=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="requests_raised")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
@@ -77,8 +83,9 @@ class SupplyRequest(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(status__in=RequestStatus.values), name="request_status_valid"),
             models.CheckConstraint(condition=Q(priority__in=Priority.values), name="request_priority_valid"),
-            models.CheckConstraint(condition=~Q(requesting_nation=F("supplying_nation")),
-                                   name="request_between_two_nations"),
+            models.CheckConstraint(
+                condition=~Q(requesting_nation=F("supplying_nation")), name="request_between_two_nations"
+            ),
             models.CheckConstraint(condition=Q(quantity_requested__gt=0), name="request_quantity_positive"),
             models.CheckConstraint(
                 condition=Q(quantity_approved__isnull=True)
@@ -182,8 +189,9 @@ class Flag(models.Model):
     last_seen = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                        related_name="+")
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     details = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -207,16 +215,24 @@ class Shortfall(Flag):
     """A stock (below safety, low days of supply) or a center's pool of an item (unmet demand) is short."""
 
     kind = models.CharField(max_length=20, choices=ShortfallKind.choices)
-    stock = models.ForeignKey("inventory.Stock", on_delete=models.CASCADE, null=True, blank=True,
-                              related_name="shortfalls")
-    nation = models.ForeignKey("nations.Nation", on_delete=models.CASCADE, null=True, blank=True,
-                               related_name="shortfalls")
+    stock = models.ForeignKey(
+        "inventory.Stock", on_delete=models.CASCADE, null=True, blank=True, related_name="shortfalls"
+    )
+    nation = models.ForeignKey(
+        "nations.Nation", on_delete=models.CASCADE, null=True, blank=True, related_name="shortfalls"
+    )
     center = models.ForeignKey("inventory.LogisticsCenter", on_delete=models.CASCADE, related_name="shortfalls")
     item = models.ForeignKey("inventory.Item", on_delete=models.CASCADE, related_name="shortfalls")
-    available = models.BigIntegerField(null=True, blank=True,
-                                       help_text="Available (pool: shared available) when last seen.")
-    threshold = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True,
-                                    help_text="Safety level, days-of-supply target, or open demand.")
+    available = models.BigIntegerField(
+        null=True, blank=True, help_text="Available (pool: shared available) when last seen."
+    )
+    threshold = models.DecimalField(
+        max_digits=16,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Safety level, days-of-supply target, or open demand.",
+    )
     days_of_supply = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     # The stock's shared flag, copied so that the access rules filter shortfalls without joining a million stocks.
     # A trigger on inventory_stock keeps it in step (migration 0007), whatever changes the stock.
@@ -227,8 +243,11 @@ class Shortfall(Flag):
         indexes = [
             # the shortfall list: open flags, most severe first ("critical" sorts before "warning"), newest first;
             # a page of 50 is read in index order instead of sorting every open flag of the alliance
-            models.Index(fields=["severity", "-last_seen"], condition=Q(resolved_at__isnull=True),
-                         name="shortfall_open_severity_idx"),
+            models.Index(
+                fields=["severity", "-last_seen"],
+                condition=Q(resolved_at__isnull=True),
+                name="shortfall_open_severity_idx",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=ShortfallKind.values), name="shortfall_kind_valid"),
@@ -238,10 +257,16 @@ class Shortfall(Flag):
                 | (~Q(kind=ShortfallKind.UNMET_DEMAND) & Q(stock__isnull=False)),
                 name="shortfall_stock_or_pool",
             ),
-            models.UniqueConstraint(fields=["kind", "stock"], condition=Q(resolved_at__isnull=True,
-                                    stock__isnull=False), name="shortfall_one_open_per_stock"),
-            models.UniqueConstraint(fields=["kind", "center", "item"], condition=Q(resolved_at__isnull=True,
-                                    stock__isnull=True), name="shortfall_one_open_per_pool"),
+            models.UniqueConstraint(
+                fields=["kind", "stock"],
+                condition=Q(resolved_at__isnull=True, stock__isnull=False),
+                name="shortfall_one_open_per_stock",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "center", "item"],
+                condition=Q(resolved_at__isnull=True, stock__isnull=True),
+                name="shortfall_one_open_per_pool",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -278,17 +303,21 @@ class Discrepancy(Flag):
     """The books do not reconcile: for a stock, a count, or a request."""
 
     kind = models.CharField(max_length=24, choices=DiscrepancyKind.choices)
-    stock = models.ForeignKey("inventory.Stock", on_delete=models.CASCADE, null=True, blank=True,
-                              related_name="discrepancies")
-    request = models.ForeignKey(SupplyRequest, on_delete=models.CASCADE, null=True, blank=True,
-                                related_name="discrepancies")
-    count = models.ForeignKey("inventory.StockCount", on_delete=models.CASCADE, null=True, blank=True,
-                              related_name="discrepancies")
+    stock = models.ForeignKey(
+        "inventory.Stock", on_delete=models.CASCADE, null=True, blank=True, related_name="discrepancies"
+    )
+    request = models.ForeignKey(
+        SupplyRequest, on_delete=models.CASCADE, null=True, blank=True, related_name="discrepancies"
+    )
+    count = models.ForeignKey(
+        "inventory.StockCount", on_delete=models.CASCADE, null=True, blank=True, related_name="discrepancies"
+    )
     expected = models.BigIntegerField(null=True, blank=True)
     actual = models.BigIntegerField(null=True, blank=True)
     resolution = models.CharField(max_length=20, choices=DiscrepancyResolution.choices, blank=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                    related_name="+")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-last_seen", "-id"]
@@ -296,12 +325,19 @@ class Discrepancy(Flag):
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=DiscrepancyKind.values), name="discrepancy_kind_valid"),
             models.CheckConstraint(condition=Q(severity__in=Severity.values), name="discrepancy_severity_valid"),
-            models.CheckConstraint(condition=Q(stock__isnull=False) | Q(request__isnull=False),
-                                   name="discrepancy_has_subject"),
-            models.UniqueConstraint(fields=["kind", "stock"], name="discrepancy_one_open_per_stock",
-                                    condition=Q(resolved_at__isnull=True, request__isnull=True)),
-            models.UniqueConstraint(fields=["kind", "request"], name="discrepancy_one_open_per_request",
-                                    condition=Q(resolved_at__isnull=True, request__isnull=False)),
+            models.CheckConstraint(
+                condition=Q(stock__isnull=False) | Q(request__isnull=False), name="discrepancy_has_subject"
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "stock"],
+                name="discrepancy_one_open_per_stock",
+                condition=Q(resolved_at__isnull=True, request__isnull=True),
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "request"],
+                name="discrepancy_one_open_per_request",
+                condition=Q(resolved_at__isnull=True, request__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -329,18 +365,33 @@ class RunStatus(models.TextChoices):
 
 
 # What a run's findings count, by key (the flag kinds, and the pools it refreshed).
-FINDING_LABELS = {**dict(DiscrepancyKind.choices), **dict(ShortfallKind.choices),
-                  "pool_items": _("Pool items refreshed")}
+FINDING_LABELS = {
+    **dict(DiscrepancyKind.choices),
+    **dict(ShortfallKind.choices),
+    "pool_items": _("Pool items refreshed"),
+}
 
 
 class ReconciliationRun(models.Model):
     """One execution of the background reconciliation and shortfall flagging, with its progress."""
 
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
-    center = models.ForeignKey("inventory.LogisticsCenter", on_delete=models.SET_NULL, null=True, blank=True,
-                               related_name="reconciliation_runs", help_text="Empty: all centers.")
-    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-                                   related_name="+", help_text="Empty: the schedule.")
+    center = models.ForeignKey(
+        "inventory.LogisticsCenter",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reconciliation_runs",
+        help_text="Empty: all centers.",
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: the schedule.",
+    )
     trigger = models.CharField(max_length=20, default="schedule")
     centers_total = models.PositiveIntegerField(default=0)
     centers_done = models.PositiveIntegerField(default=0)
@@ -398,8 +449,9 @@ class CenterPass(models.Model):
     so this one row stands for the "last seen" of all of them: a pass rewrites only the flags and pool rows whose
     figures changed, instead of touching some 130,000 rows to restamp them."""
 
-    center = models.OneToOneField("inventory.LogisticsCenter", on_delete=models.CASCADE, primary_key=True,
-                                  related_name="last_pass")
+    center = models.OneToOneField(
+        "inventory.LogisticsCenter", on_delete=models.CASCADE, primary_key=True, related_name="last_pass"
+    )
     passed_at = models.DateTimeField()
 
     def __str__(self) -> str:
@@ -416,8 +468,9 @@ class PoolSummary(models.Model):
     available = models.BigIntegerField()
     shared_available = models.BigIntegerField()
     nations = models.PositiveIntegerField(help_text="How many nations hold the item there.")
-    refreshed_at = models.DateTimeField(help_text="When these figures were last found changed; the center's pass "
-                                                  "time is CenterPass.passed_at.")
+    refreshed_at = models.DateTimeField(
+        help_text="When these figures were last found changed; the center's pass time is CenterPass.passed_at."
+    )
 
     class Meta:
         ordering = ["center_id", "item_id"]
@@ -489,8 +542,9 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
     event = models.CharField(max_length=30, choices=EventType.choices)
     payload = models.JSONField()
-    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING,
-                              db_index=True)
+    status = models.CharField(
+        max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING, db_index=True
+    )
     attempts = models.PositiveIntegerField(default=0)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)

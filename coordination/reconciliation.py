@@ -69,9 +69,11 @@ def _execute(sql: str, params: dict) -> int:
 
 # --- discrepancies --------------------------------------------------------------------------------------------
 
+
 def _upsert_stock_discrepancies(kind: str, findings_sql: str, params: dict) -> int:
     """`findings_sql` selects (stock_id, count_id, expected, actual, severity) for the center."""
-    return _execute(f"""
+    return _execute(
+        f"""
         INSERT INTO {DISCREPANCY} (kind, stock_id, request_id, count_id, expected, actual, severity,
                                   first_seen, last_seen, updated_at, details, resolution)
         SELECT %(kind)s, f.stock_id, NULL, f.count_id, f.expected, f.actual, f.severity,
@@ -82,15 +84,20 @@ def _upsert_stock_discrepancies(kind: str, findings_sql: str, params: dict) -> i
         DO UPDATE SET last_seen = excluded.last_seen, updated_at = excluded.updated_at,
                       expected = excluded.expected, actual = excluded.actual,
                       severity = excluded.severity, count_id = excluded.count_id
-    """, {**params, "kind": kind})
+    """,
+        {**params, "kind": kind},
+    )
 
 
 def _resolve_unseen_stock_discrepancies(kind: str, params: dict) -> None:
-    _execute(f"""
+    _execute(
+        f"""
         UPDATE {DISCREPANCY} SET resolved_at = %(now)s, resolution = 'cleared', updated_at = %(now)s
         WHERE kind = %(kind)s AND resolved_at IS NULL AND request_id IS NULL AND last_seen < %(now)s
           AND stock_id IN (SELECT id FROM {STOCK} WHERE center_id = %(center)s)
-    """, {**params, "kind": kind})
+    """,
+        {**params, "kind": kind},
+    )
 
 
 # A center's movements are one range of the (center, stock) index, which carries the quantity: each stock's sum is
@@ -138,7 +145,8 @@ COUNT_FINDINGS = f"""
 def _overdue_dispatches(params: dict) -> int:
     """Approved requests from this center not dispatched within DISPATCH_OVERDUE_DAYS."""
     kind = DiscrepancyKind.OVERDUE_DISPATCH
-    seen = _execute(f"""
+    seen = _execute(
+        f"""
         INSERT INTO {DISCREPANCY} (kind, stock_id, request_id, count_id, expected, actual, severity,
                                   first_seen, last_seen, updated_at, details, resolution)
         SELECT %(kind)s, NULL, r.id, NULL, r.quantity_approved, 0,
@@ -151,12 +159,17 @@ def _overdue_dispatches(params: dict) -> int:
         ON CONFLICT (kind, request_id) WHERE (request_id IS NOT NULL AND resolved_at IS NULL)
         DO UPDATE SET last_seen = excluded.last_seen, updated_at = excluded.updated_at,
                       severity = excluded.severity, expected = excluded.expected
-    """, {**params, "kind": kind})
-    _execute(f"""
+    """,
+        {**params, "kind": kind},
+    )
+    _execute(
+        f"""
         UPDATE {DISCREPANCY} SET resolved_at = %(now)s, resolution = 'cleared', updated_at = %(now)s
         WHERE kind = %(kind)s AND resolved_at IS NULL AND last_seen < %(now)s
           AND request_id IN (SELECT id FROM {REQUEST} WHERE source_center_id = %(center)s)
-    """, {**params, "kind": kind})
+    """,
+        {**params, "kind": kind},
+    )
     return seen
 
 
@@ -178,22 +191,31 @@ def _refresh_pool(params: dict) -> int:
     """Bring the center's pool rows to the figures of its stocks, writing only the rows that differ."""
     found = _stage(POOL_FINDINGS, params)
     changed = ", ".join(f"{c} = f.{c}" for c in POOL_FIGURES)
-    _execute(f"""
+    _execute(
+        f"""
         UPDATE {POOL} SET {changed}, refreshed_at = %(now)s
         FROM {FINDINGS} f
         WHERE {POOL}.center_id = %(center)s AND {POOL}.center_id = f.center_id AND {POOL}.item_id = f.item_id
           AND ({_distinct(POOL, POOL_FIGURES)})
-    """, params)
-    _execute(f"""
+    """,
+        params,
+    )
+    _execute(
+        f"""
         INSERT INTO {POOL} (center_id, item_id, {", ".join(POOL_FIGURES)}, refreshed_at)
         SELECT f.center_id, f.item_id, {", ".join("f." + c for c in POOL_FIGURES)}, %(now)s FROM {FINDINGS} f
         WHERE NOT EXISTS (SELECT 1 FROM {POOL} p WHERE p.center_id = %(center)s AND p.center_id = f.center_id
                           AND p.item_id = f.item_id)
-    """, params)
-    _execute(f"""
+    """,
+        params,
+    )
+    _execute(
+        f"""
         DELETE FROM {POOL} WHERE center_id = %(center)s
           AND NOT EXISTS (SELECT 1 FROM {FINDINGS} f WHERE f.item_id = {POOL}.item_id)
-    """, params)
+    """,
+        params,
+    )
     return found
 
 
@@ -229,14 +251,17 @@ def _distinct(table: str, columns: tuple[str, ...]) -> str:
 
 # --- shortfalls -----------------------------------------------------------------------------------------------
 
+
 def _days_expr(alias: str = "s") -> str:
     # `* 1.0` keeps SQLite from integer division; PostgreSQL computes in numeric either way.
     return f"(({alias}.on_hand - {alias}.reserved) * 1.0 / {alias}.daily_consumption)"
 
 
 def _severity_expr(alias: str = "s") -> str:
-    return (f"CASE WHEN {alias}.on_hand - {alias}.reserved <= 0 OR ({alias}.daily_consumption > 0 AND "
-            f"{_days_expr(alias)} < {CRITICAL_DAYS}) THEN '{Severity.CRITICAL}' ELSE '{Severity.WARNING}' END")
+    return (
+        f"CASE WHEN {alias}.on_hand - {alias}.reserved <= 0 OR ({alias}.daily_consumption > 0 AND "
+        f"{_days_expr(alias)} < {CRITICAL_DAYS}) THEN '{Severity.CRITICAL}' ELSE '{Severity.WARNING}' END"
+    )
 
 
 def _days_or_null(alias: str = "s") -> str:
@@ -271,21 +296,28 @@ POOL_SUBJECT = ("center_id", "item_id")  # unmet demand is a flag on a center's 
 def _flag_shortfalls(kind: str, findings_sql: str, subject: tuple[str, ...], params: dict) -> int:
     """Raise, update and resolve the center's `kind` shortfalls to match `findings_sql`, which selects the
     subject columns, nation_id, center_id, item_id and the figures; only differences are written."""
-    found = _stage(f"""
+    found = _stage(
+        f"""
         SELECT f.stock_id, f.nation_id, f.center_id, f.item_id, f.available, f.threshold,
                ROUND(f.days_of_supply, 2) AS days_of_supply, f.severity, f.shared
         FROM ({findings_sql}) f
-    """, params)
+    """,
+        params,
+    )
     params = {**params, "kind": kind}
     same_subject = " AND ".join(f"{{flag}}.{c} = f.{c}" for c in subject)
     changed = ", ".join(f"{c} = f.{c}" for c in SHORTFALL_FIGURES)
-    _execute(f"""
+    _execute(
+        f"""
         UPDATE {SHORTFALL} SET {changed}, last_seen = %(now)s, updated_at = %(now)s
         FROM {FINDINGS} f
         WHERE {SHORTFALL}.center_id = %(center)s AND {SHORTFALL}.kind = %(kind)s
           AND {same_subject.format(flag=SHORTFALL)} AND {SHORTFALL}.resolved_at IS NULL AND ({_distinct(SHORTFALL, SHORTFALL_FIGURES)})
-    """, params)
-    _execute(f"""
+    """,
+        params,
+    )
+    _execute(
+        f"""
         INSERT INTO {SHORTFALL} (kind, stock_id, nation_id, center_id, item_id, {", ".join(SHORTFALL_FIGURES)},
                                 first_seen, last_seen, updated_at, details)
         SELECT %(kind)s, f.stock_id, f.nation_id, f.center_id, f.item_id,
@@ -293,12 +325,17 @@ def _flag_shortfalls(kind: str, findings_sql: str, subject: tuple[str, ...], par
         FROM {FINDINGS} f
         WHERE NOT EXISTS (SELECT 1 FROM {SHORTFALL} o WHERE o.center_id = %(center)s AND o.kind = %(kind)s
                           AND {same_subject.format(flag="o")} AND o.resolved_at IS NULL)
-    """, params)
-    _execute(f"""
+    """,
+        params,
+    )
+    _execute(
+        f"""
         UPDATE {SHORTFALL} SET resolved_at = %(now)s, updated_at = %(now)s, last_seen = {_last_sighting(params)}
         WHERE center_id = %(center)s AND kind = %(kind)s AND resolved_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM {FINDINGS} f WHERE {same_subject.format(flag=SHORTFALL)})
-    """, params)
+    """,
+        params,
+    )
     return found
 
 
@@ -339,6 +376,7 @@ def _record_pass(center_id: int, now: datetime) -> None:
 
 # --- one pass -------------------------------------------------------------------------------------------------
 
+
 def reconcile_center(center_id: int, *, now: datetime) -> CenterFindings:
     """Run every check and shortfall rule at one center, in one transaction under the center's lock.
 
@@ -359,22 +397,27 @@ def reconcile_center(center_id: int, *, now: datetime) -> CenterFindings:
         previous = _previous_pass(center_id)
         params["previous_pass"] = None if previous is None else ops.adapt_datetimefield_value(previous)
         counts = findings.counts
-        for kind, sql in ((DiscrepancyKind.LEDGER_MISMATCH, LEDGER_FINDINGS),
-                          (DiscrepancyKind.RESERVATION_MISMATCH, RESERVATION_FINDINGS),
-                          (DiscrepancyKind.COUNT_MISMATCH, COUNT_FINDINGS)):
+        for kind, sql in (
+            (DiscrepancyKind.LEDGER_MISMATCH, LEDGER_FINDINGS),
+            (DiscrepancyKind.RESERVATION_MISMATCH, RESERVATION_FINDINGS),
+            (DiscrepancyKind.COUNT_MISMATCH, COUNT_FINDINGS),
+        ):
             counts[kind] = _upsert_stock_discrepancies(kind, sql, params)
             _resolve_unseen_stock_discrepancies(kind, params)
         counts[DiscrepancyKind.OVERDUE_DISPATCH] = _overdue_dispatches(params)
         counts["pool_items"] = _refresh_pool(params)
-        for kind, sql, subject in ((ShortfallKind.BELOW_SAFETY, BELOW_SAFETY_FINDINGS, STOCK_SUBJECT),
-                                   (ShortfallKind.LOW_DAYS_OF_SUPPLY, LOW_DAYS_FINDINGS, STOCK_SUBJECT),
-                                   (ShortfallKind.UNMET_DEMAND, UNMET_DEMAND_FINDINGS, POOL_SUBJECT)):
+        for kind, sql, subject in (
+            (ShortfallKind.BELOW_SAFETY, BELOW_SAFETY_FINDINGS, STOCK_SUBJECT),
+            (ShortfallKind.LOW_DAYS_OF_SUPPLY, LOW_DAYS_FINDINGS, STOCK_SUBJECT),
+            (ShortfallKind.UNMET_DEMAND, UNMET_DEMAND_FINDINGS, POOL_SUBJECT),
+        ):
             counts[kind] = _flag_shortfalls(kind, sql, subject, params)
         _execute(f"DROP TABLE IF EXISTS {FINDINGS}", {})
         _record_pass(center_id, now)
         findings.new_critical_shortfalls = list(
-            Shortfall.objects.filter(center_id=center_id, first_seen=now, severity=Severity.CRITICAL)
-            .values_list("id", flat=True)
+            Shortfall.objects.filter(center_id=center_id, first_seen=now, severity=Severity.CRITICAL).values_list(
+                "id", flat=True
+            )
         )
     findings.counts = {str(k): v for k, v in counts.items()}
     return findings

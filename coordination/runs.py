@@ -38,13 +38,16 @@ def fail_stale_runs() -> int:
     """Mark failed the unfinished runs that have shown no progress for RECONCILE_STALE_SECONDS."""
     cutoff = timezone.now() - timedelta(seconds=settings.RECONCILE_STALE_SECONDS)
     return ReconciliationRun.objects.filter(status__in=UNFINISHED, updated_at__lt=cutoff).update(
-        status=RunStatus.FAILED, finished_at=timezone.now(), updated_at=timezone.now(),
+        status=RunStatus.FAILED,
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
         error="Abandoned: no progress (its worker stopped). A later run redoes its work.",
     )
 
 
-def start_reconciliation(*, user=None, center: LogisticsCenter | None = None,
-                         trigger: str = "api") -> ReconciliationRun:
+def start_reconciliation(
+    *, user=None, center: LogisticsCenter | None = None, trigger: str = "api"
+) -> ReconciliationRun:
     """Record a run and queue it after commit.  `user` None means the schedule.
 
     Coordinators may reconcile everything; an operator only their own center.  A run is refused (409) while
@@ -60,8 +63,7 @@ def start_reconciliation(*, user=None, center: LogisticsCenter | None = None,
         if busy is not None:
             raise RunInProgress(_("Reconciliation #%(n)s is still running for these centers.") % {"n": busy.pk})
         total = 1 if center is not None else LogisticsCenter.objects.count()
-        run = ReconciliationRun.objects.create(center=center, started_by=user, trigger=trigger,
-                                               centers_total=total)
+        run = ReconciliationRun.objects.create(center=center, started_by=user, trigger=trigger, centers_total=total)
         transaction.on_commit(lambda: _queue(run.pk))
     return run
 
@@ -82,8 +84,11 @@ def requeue_waiting_runs() -> list[int]:
     reached the broker, or was lost with it).  A run sent twice is harmless: its centers are done once each."""
     cutoff = timezone.now() - timedelta(seconds=settings.JOBS_REQUEUE_AFTER_SECONDS)
     with transaction.atomic():
-        waiting = list(ReconciliationRun.objects.select_for_update(skip_locked=True)
-                       .filter(status=RunStatus.QUEUED, updated_at__lt=cutoff).values_list("pk", flat=True))
+        waiting = list(
+            ReconciliationRun.objects.select_for_update(skip_locked=True)
+            .filter(status=RunStatus.QUEUED, updated_at__lt=cutoff)
+            .values_list("pk", flat=True)
+        )
         ReconciliationRun.objects.filter(pk__in=waiting).update(updated_at=timezone.now())  # sent again now
         for run_id in waiting:
             transaction.on_commit(lambda run_id=run_id: _queue(run_id))
@@ -104,7 +109,10 @@ def begin_run(run_id: int) -> list[int] | None:
     center_ids = center_ids_of(run)
     now = timezone.now()
     ReconciliationRun.objects.filter(pk=run_id, status__in=UNFINISHED).update(
-        status=RunStatus.RUNNING, started_at=run.started_at or now, centers_total=len(center_ids), updated_at=now,
+        status=RunStatus.RUNNING,
+        started_at=run.started_at or now,
+        centers_total=len(center_ids),
+        updated_at=now,
     )
     done = set(CenterReconciliation.objects.filter(run_id=run_id).values_list("center_id", flat=True))
     return [c for c in center_ids if c not in done]
@@ -115,8 +123,11 @@ def work_center(run_id: int, center_id: int) -> None:
     from .events import notify_critical_shortfalls
 
     run = ReconciliationRun.objects.filter(pk=run_id).first()
-    if run is None or run.is_finished or CenterReconciliation.objects.filter(run_id=run_id,
-                                                                            center_id=center_id).exists():
+    if (
+        run is None
+        or run.is_finished
+        or CenterReconciliation.objects.filter(run_id=run_id, center_id=center_id).exists()
+    ):
         return
     started = timezone.now()
     error = ""
@@ -138,8 +149,14 @@ def _record_center(run_id: int, center_id: int, counts: dict, error: str, starte
     """Write the (run, center) result and count it in the run's progress; False if it was already there."""
     try:
         with transaction.atomic():
-            CenterReconciliation.objects.create(run_id=run_id, center_id=center_id, findings=counts, error=error,
-                                                started_at=started, finished_at=timezone.now())
+            CenterReconciliation.objects.create(
+                run_id=run_id,
+                center_id=center_id,
+                findings=counts,
+                error=error,
+                started_at=started,
+                finished_at=timezone.now(),
+            )
             ReconciliationRun.objects.filter(pk=run_id, status__in=UNFINISHED).update(
                 centers_done=F("centers_done") + 1, updated_at=timezone.now()
             )

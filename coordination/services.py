@@ -35,27 +35,42 @@ from .models import (
 
 def _lock_request(request: SupplyRequest) -> SupplyRequest:
     # Only the request row is locked (of=self); its nations, item and centers come along for the messages.
-    return (SupplyRequest.objects.select_for_update(of=("self",))
-            .select_related("requesting_nation", "supplying_nation", "item", "source_center", "destination_center")
-            .get(pk=request.pk))
+    return (
+        SupplyRequest.objects.select_for_update(of=("self",))
+        .select_related("requesting_nation", "supplying_nation", "item", "source_center", "destination_center")
+        .get(pk=request.pk)
+    )
 
 
 def _check_transition(request: SupplyRequest, to_status: str) -> None:
     if not request.can_move_to(to_status):
-        raise InvalidTransition(_("%(request)s is %(status)s; it cannot be %(to_status)s.") % {
-            "request": request, "status": request.get_status_display().lower(),
-            "to_status": RequestStatus(to_status).label.lower()})
+        raise InvalidTransition(
+            _("%(request)s is %(status)s; it cannot be %(to_status)s.")
+            % {
+                "request": request,
+                "status": request.get_status_display().lower(),
+                "to_status": RequestStatus(to_status).label.lower(),
+            }
+        )
 
 
-def _record(request: SupplyRequest, *, to_status: str, actor, comment: str = "", quantity: int | None = None,
-            extra_fields: tuple[str, ...] = ()) -> RequestEvent:
+def _record(
+    request: SupplyRequest,
+    *,
+    to_status: str,
+    actor,
+    comment: str = "",
+    quantity: int | None = None,
+    extra_fields: tuple[str, ...] = (),
+) -> RequestEvent:
     from_status = request.status
     request.status = to_status
     request.version = F("version") + 1
     request.save(update_fields=["status", "version", "updated_at", *extra_fields])
     request.refresh_from_db(fields=["version"])
-    return _timeline(request, from_status=from_status, to_status=to_status, actor=actor, comment=comment or "",
-                     quantity=quantity)
+    return _timeline(
+        request, from_status=from_status, to_status=to_status, actor=actor, comment=comment or "", quantity=quantity
+    )
 
 
 def _timeline(request: SupplyRequest, **fields) -> RequestEvent:
@@ -72,20 +87,39 @@ def _whole_positive(value, field: str) -> int:
 
 
 def _supplier_stock(request: SupplyRequest) -> Stock | None:
-    return Stock.objects.filter(nation_id=request.supplying_nation_id, center_id=request.source_center_id,
-                                item_id=request.item_id).first()
+    return Stock.objects.filter(
+        nation_id=request.supplying_nation_id, center_id=request.source_center_id, item_id=request.item_id
+    ).first()
 
 
 @transaction.atomic
-def create_request(*, requester, requesting_nation: Nation, supplying_nation: Nation, item: Item,
-                   source_center: LogisticsCenter, destination_center: LogisticsCenter, quantity: int,
-                   required_by: date, justification: str, priority: str = Priority.ROUTINE,
-                   submit: bool = False) -> SupplyRequest:
+def create_request(
+    *,
+    requester,
+    requesting_nation: Nation,
+    supplying_nation: Nation,
+    item: Item,
+    source_center: LogisticsCenter,
+    destination_center: LogisticsCenter,
+    quantity: int,
+    required_by: date,
+    justification: str,
+    priority: str = Priority.ROUTINE,
+    submit: bool = False,
+) -> SupplyRequest:
     """Raise a request as a draft (or submit it at once).  Only the requesting nation's logistics officers."""
-    draft = SupplyRequest(requesting_nation=requesting_nation, supplying_nation=supplying_nation, item=item,
-                          source_center=source_center, destination_center=destination_center,
-                          quantity_requested=quantity, required_by=required_by, justification=justification,
-                          priority=priority, created_by=requester)
+    draft = SupplyRequest(
+        requesting_nation=requesting_nation,
+        supplying_nation=supplying_nation,
+        item=item,
+        source_center=source_center,
+        destination_center=destination_center,
+        quantity_requested=quantity,
+        required_by=required_by,
+        justification=justification,
+        priority=priority,
+        created_by=requester,
+    )
     access.require(requester, "request.create", draft)
     errors = {}
     if requesting_nation.pk == supplying_nation.pk:
@@ -103,8 +137,14 @@ def create_request(*, requester, requesting_nation: Nation, supplying_nation: Na
     draft.save()
     draft.reference = f"REQ-{draft.pk:06d}"
     draft.save(update_fields=["reference"])
-    _timeline(draft, from_status="", to_status=RequestStatus.DRAFT, actor=requester, comment=RequestEvent.CREATED,
-              quantity=quantity)
+    _timeline(
+        draft,
+        from_status="",
+        to_status=RequestStatus.DRAFT,
+        actor=requester,
+        comment=RequestEvent.CREATED,
+        quantity=quantity,
+    )
     if submit:
         return submit_request(request=draft, actor=requester)
     return draft
@@ -122,8 +162,9 @@ def submit_request(*, request: SupplyRequest, actor, comment: str = "") -> Suppl
 
 
 @transaction.atomic
-def approve_request(*, request: SupplyRequest, approver, quantity: int | None = None,
-                    comment: str = "") -> SupplyRequest:
+def approve_request(
+    *, request: SupplyRequest, approver, quantity: int | None = None, comment: str = ""
+) -> SupplyRequest:
     """Approve (possibly a smaller quantity) and reserve it at the supplier's stock in the source center.
 
     Refused: by the request's author (separation of duties), by anyone but the supplying nation's liaison
@@ -137,17 +178,26 @@ def approve_request(*, request: SupplyRequest, approver, quantity: int | None = 
     _check_transition(request, RequestStatus.APPROVED)
     quantity = request.quantity_requested if quantity is None else _whole_positive(quantity, "quantity")
     if quantity > request.quantity_requested:
-        raise ValidationError({"quantity": _("Cannot approve more than the %(n)s requested.") % {
-            "n": request.quantity_requested}})
+        raise ValidationError(
+            {"quantity": _("Cannot approve more than the %(n)s requested.") % {"n": request.quantity_requested}}
+        )
     supplier = _supplier_stock(request)
     if supplier is None:
-        raise InsufficientStock(_("%(nation)s holds no %(nsn)s at %(center)s.") % {
-            "nation": request.supplying_nation.code, "nsn": request.item.nsn, "center": request.source_center.code})
+        raise InsufficientStock(
+            _("%(nation)s holds no %(nsn)s at %(center)s.")
+            % {"nation": request.supplying_nation.code, "nsn": request.item.nsn, "center": request.source_center.code}
+        )
     _refuse_unless_available(supplier, quantity, request)  # early answer; decided again under the lock below
     request.quantity_approved = quantity
     request.approved_at = timezone.now()
-    _record(request, to_status=RequestStatus.APPROVED, actor=approver, comment=comment, quantity=quantity,
-            extra_fields=("quantity_approved", "approved_at"))
+    _record(
+        request,
+        to_status=RequestStatus.APPROVED,
+        actor=approver,
+        comment=comment,
+        quantity=quantity,
+        extra_fields=("quantity_approved", "approved_at"),
+    )
     events.request_event(request, EventType.REQUEST_APPROVED)
     # The supplier's stock is locked last: every other approval against it waits for this lock, so it is held
     # for the check, one UPDATE and the commit only.  A refusal here rolls back everything above.
@@ -160,8 +210,10 @@ def approve_request(*, request: SupplyRequest, approver, quantity: int | None = 
 
 def _refuse_unless_available(stock: Stock, quantity: int, request: SupplyRequest) -> None:
     if stock.available < quantity:
-        raise InsufficientStock(_("Only %(available)s available at %(center)s; cannot reserve %(quantity)s.") % {
-            "available": stock.available, "center": request.source_center.code, "quantity": quantity})
+        raise InsufficientStock(
+            _("Only %(available)s available at %(center)s; cannot reserve %(quantity)s.")
+            % {"available": stock.available, "center": request.source_center.code, "quantity": quantity}
+        )
 
 
 @transaction.atomic
@@ -186,21 +238,34 @@ def dispatch_request(*, request: SupplyRequest, actor, comment: str = "") -> Sup
     quantity = request.quantity_approved
     stock = lock_stock(_supplier_stock(request).pk)
     if stock.reserved < quantity:  # only possible if the books were tampered with; reconciliation flags it
-        raise InsufficientStock(_("The reservation of %(quantity)s is missing at %(center)s.") % {
-            "quantity": quantity, "center": request.source_center.code})
+        raise InsufficientStock(
+            _("The reservation of %(quantity)s is missing at %(center)s.")
+            % {"quantity": quantity, "center": request.source_center.code}
+        )
     stock.reserved -= quantity
-    post_movement(stock=stock, kind=MovementKind.TRANSFER_OUT, quantity=-quantity, actor=actor, request=request,
-                  reason=f"Dispatched for {request.reference} to {request.destination_center.code}")
+    post_movement(
+        stock=stock,
+        kind=MovementKind.TRANSFER_OUT,
+        quantity=-quantity,
+        actor=actor,
+        request=request,
+        reason=f"Dispatched for {request.reference} to {request.destination_center.code}",
+    )
     request.quantity_dispatched = quantity
-    _record(request, to_status=RequestStatus.DISPATCHED, actor=actor, comment=comment, quantity=quantity,
-            extra_fields=("quantity_dispatched",))
+    _record(
+        request,
+        to_status=RequestStatus.DISPATCHED,
+        actor=actor,
+        comment=comment,
+        quantity=quantity,
+        extra_fields=("quantity_dispatched",),
+    )
     events.request_event(request, EventType.REQUEST_DISPATCHED)
     return request
 
 
 @transaction.atomic
-def receive_request(*, request: SupplyRequest, actor, quantity: int | None = None,
-                    comment: str = "") -> SupplyRequest:
+def receive_request(*, request: SupplyRequest, actor, quantity: int | None = None, comment: str = "") -> SupplyRequest:
     """Book what arrived into the requester's stock at the destination (created if missing).
 
     Less than dispatched is accepted and opens a short-receipt discrepancy; more is refused."""
@@ -215,18 +280,36 @@ def receive_request(*, request: SupplyRequest, actor, quantity: int | None = Non
     if quantity > dispatched:
         raise ValidationError({"quantity": _("Cannot receive more than the %(n)s dispatched.") % {"n": dispatched}})
     if quantity > 0:
-        stock = get_or_create_stock(nation=request.requesting_nation, center=request.destination_center,
-                                    item=request.item)
-        post_movement(stock=lock_stock(stock.pk), kind=MovementKind.TRANSFER_IN, quantity=quantity, actor=actor,
-                      request=request, reason=f"Received for {request.reference} from {request.source_center.code}")
+        stock = get_or_create_stock(
+            nation=request.requesting_nation, center=request.destination_center, item=request.item
+        )
+        post_movement(
+            stock=lock_stock(stock.pk),
+            kind=MovementKind.TRANSFER_IN,
+            quantity=quantity,
+            actor=actor,
+            request=request,
+            reason=f"Received for {request.reference} from {request.source_center.code}",
+        )
     request.quantity_received = quantity
-    _record(request, to_status=RequestStatus.RECEIVED, actor=actor, comment=comment, quantity=quantity,
-            extra_fields=("quantity_received",))
+    _record(
+        request,
+        to_status=RequestStatus.RECEIVED,
+        actor=actor,
+        comment=comment,
+        quantity=quantity,
+        extra_fields=("quantity_received",),
+    )
     if quantity < dispatched:
         now = timezone.now()
         Discrepancy.objects.create(
-            kind=DiscrepancyKind.SHORT_RECEIPT, request=request, expected=dispatched, actual=quantity,
-            severity=Severity.CRITICAL if quantity == 0 else Severity.WARNING, first_seen=now, last_seen=now,
+            kind=DiscrepancyKind.SHORT_RECEIPT,
+            request=request,
+            expected=dispatched,
+            actual=quantity,
+            severity=Severity.CRITICAL if quantity == 0 else Severity.WARNING,
+            first_seen=now,
+            last_seen=now,
             details={"missing": dispatched - quantity},
         )
     events.request_event(request, EventType.REQUEST_RECEIVED)
@@ -281,16 +364,18 @@ def resolve_count_discrepancy(*, discrepancy: Discrepancy, user, accept: bool, c
     if accept:
         delta = discrepancy.actual - discrepancy.expected
         if delta:
-            movement = post_movement(stock=lock_stock(discrepancy.stock_id), kind=MovementKind.COUNT_CORRECTION,
-                                     quantity=delta, actor=user,
-                                     reason=f"Count #{discrepancy.count_id} accepted"
-                                            + (f": {comment.strip()}" if comment.strip() else ""))
+            movement = post_movement(
+                stock=lock_stock(discrepancy.stock_id),
+                kind=MovementKind.COUNT_CORRECTION,
+                quantity=delta,
+                actor=user,
+                reason=f"Count #{discrepancy.count_id} accepted" + (f": {comment.strip()}" if comment.strip() else ""),
+            )
     now = timezone.now()
     discrepancy.resolution = DiscrepancyResolution.COUNT_ACCEPTED if accept else DiscrepancyResolution.COUNT_REJECTED
     discrepancy.resolved_at = now
     discrepancy.resolved_by = user
     discrepancy.details = {**discrepancy.details, "comment": comment.strip()}
     discrepancy.save()
-    audit.count_decided(discrepancy=discrepancy, user=user, accepted=accept, movement=movement,
-                        comment=comment.strip())
+    audit.count_decided(discrepancy=discrepancy, user=user, accepted=accept, movement=movement, comment=comment.strip())
     return discrepancy

@@ -27,8 +27,9 @@ class SourcingOption:
     distance_km: float
 
 
-def sourcing_options(*, user, item: Item, quantity: int, destination: LogisticsCenter,
-                     exclude_nation_ids=()) -> list[SourcingOption]:
+def sourcing_options(
+    *, user, item: Item, quantity: int, destination: LogisticsCenter, exclude_nation_ids=()
+) -> list[SourcingOption]:
     """Shared stocks the user may see, of other nations, that can each supply `quantity` of `item` while
     keeping ``available - quantity >= safety_level``; nearest source center first, then largest spare."""
     candidates = (
@@ -40,8 +41,13 @@ def sourcing_options(*, user, item: Item, quantity: int, destination: LogisticsC
         .select_related("nation", "center", "item")
     )
     options = [
-        SourcingOption(stock=s, spare=s.spare, distance_km=round(great_circle_km(
-            destination.latitude, destination.longitude, s.center.latitude, s.center.longitude), 1))
+        SourcingOption(
+            stock=s,
+            spare=s.spare,
+            distance_km=round(
+                great_circle_km(destination.latitude, destination.longitude, s.center.latitude, s.center.longitude), 1
+            ),
+        )
         for s in candidates
     ]
     options.sort(key=lambda o: (o.distance_km, -o.spare, o.stock.nation.code))

@@ -88,8 +88,11 @@ def retry_due_deliveries() -> int:
 
     # overdue by JOBS_REQUEUE_AFTER_SECONDS: the task that should have sent it was never queued or was lost
     overdue = timezone.now() - timezone.timedelta(seconds=settings.JOBS_REQUEUE_AFTER_SECONDS)
-    due = list(WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=overdue)
-               .values_list("pk", flat=True)[:500])
+    due = list(
+        WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=overdue).values_list(
+            "pk", flat=True
+        )[:500]
+    )
     for delivery_id in due:
         deliver_webhook.delay(delivery_id)
     return len(due)

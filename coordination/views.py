@@ -46,17 +46,24 @@ def _query_without_page(request) -> str:
 
 def visible_requests(user):
     return SupplyRequest.objects.visible_to(user).select_related(
-        "requesting_nation", "supplying_nation", "item", "source_center", "destination_center", "created_by")
+        "requesting_nation", "supplying_nation", "item", "source_center", "destination_center", "created_by"
+    )
 
 
 @login_required
 def request_list(request):
     request_filter = SupplyRequestFilter(request.GET, queryset=visible_requests(request.user).order_by("-id"))
     page = Paginator(request_filter.qs, 50).get_page(request.GET.get("page"))
-    return render(request, "coordination/request_list.html", {
-        "filter": request_filter, "page": page, "query": _query_without_page(request),
-        "can_create": bool(access.profile(request.user).logistics_nations),
-    })
+    return render(
+        request,
+        "coordination/request_list.html",
+        {
+            "filter": request_filter,
+            "page": page,
+            "query": _query_without_page(request),
+            "can_create": bool(access.profile(request.user).logistics_nations),
+        },
+    )
 
 
 def _request_nations(user):
@@ -76,11 +83,18 @@ def request_new(request):
             data = form.cleaned_data
             with service_action(request) as outcome:
                 created = services.create_request(
-                    requester=request.user, requesting_nation=data["requesting_nation"],
-                    supplying_nation=data["supplying_nation"], item=data["nsn"],
-                    source_center=data["source_center"], destination_center=data["destination_center"],
-                    quantity=data["quantity"], required_by=data["required_by"], justification=data["justification"],
-                    priority=data["priority"], submit=data["submit_now"])
+                    requester=request.user,
+                    requesting_nation=data["requesting_nation"],
+                    supplying_nation=data["supplying_nation"],
+                    item=data["nsn"],
+                    source_center=data["source_center"],
+                    destination_center=data["destination_center"],
+                    quantity=data["quantity"],
+                    required_by=data["required_by"],
+                    justification=data["justification"],
+                    priority=data["priority"],
+                    submit=data["submit_now"],
+                )
             if outcome.ok:
                 return redirect("request-detail-page", created.pk)
             status = outcome.status
@@ -108,29 +122,47 @@ def request_sourcing(request):
     options = []
     if item and destination and quantity > 0:
         own = access.profile(request.user).logistics_nations
-        options = sourcing_options(user=request.user, item=item, quantity=quantity, destination=destination,
-                                   exclude_nation_ids=own)[:10]
-    return render(request, "coordination/_sourcing.html", {
-        "options": options, "ready": bool(item and destination and quantity > 0), "item": item,
-        "quantity": quantity, "selected": request.GET.get("source_option", ""),
-    })
+        options = sourcing_options(
+            user=request.user, item=item, quantity=quantity, destination=destination, exclude_nation_ids=own
+        )[:10]
+    return render(
+        request,
+        "coordination/_sourcing.html",
+        {
+            "options": options,
+            "ready": bool(item and destination and quantity > 0),
+            "item": item,
+            "quantity": quantity,
+            "selected": request.GET.get("source_option", ""),
+        },
+    )
 
 
 def _request_context(request, supply_request, outcome=None, forms=None):
     user = request.user
     forms = forms or {}
-    can = {a: access.can(user, f"request.{a}", supply_request) and supply_request.can_move_to(
-        {"submit": RequestStatus.SUBMITTED, "approve": RequestStatus.APPROVED, "reject": RequestStatus.REJECTED,
-         "dispatch": RequestStatus.DISPATCHED, "receive": RequestStatus.RECEIVED,
-         "cancel": RequestStatus.CANCELLED}[a]) for a in REQUEST_ACTIONS}
+    can = {
+        a: access.can(user, f"request.{a}", supply_request)
+        and supply_request.can_move_to(
+            {
+                "submit": RequestStatus.SUBMITTED,
+                "approve": RequestStatus.APPROVED,
+                "reject": RequestStatus.REJECTED,
+                "dispatch": RequestStatus.DISPATCHED,
+                "receive": RequestStatus.RECEIVED,
+                "cancel": RequestStatus.CANCELLED,
+            }[a]
+        )
+        for a in REQUEST_ACTIONS
+    }
     return {
         "req": supply_request,
         "events": supply_request.events.select_related("actor").all(),
         "can": can,
         "approve_form": forms.get("approve") or ApproveForm(initial={"quantity": supply_request.quantity_requested}),
         "reject_form": forms.get("reject") or RejectForm(),
-        "receive_form": forms.get("receive") or ReceiveForm(
-            initial={"quantity": supply_request.quantity_dispatched or 0}),
+        "receive_form": forms.get("receive")
+        or ReceiveForm(initial={"quantity": supply_request.quantity_dispatched or 0}),
         "comment_form": CommentForm(),
         "outcome": outcome,
     }
@@ -138,8 +170,12 @@ def _request_context(request, supply_request, outcome=None, forms=None):
 
 @login_required
 def request_detail(request, pk):
-    supply_request = visible_or_404(visible_requests(request.user).prefetch_related(
-        Prefetch("events", queryset=RequestEvent.objects.select_related("actor"))), pk=pk)
+    supply_request = visible_or_404(
+        visible_requests(request.user).prefetch_related(
+            Prefetch("events", queryset=RequestEvent.objects.select_related("actor"))
+        ),
+        pk=pk,
+    )
     return render(request, "coordination/request_detail.html", _request_context(request, supply_request))
 
 
@@ -159,27 +195,33 @@ def request_action(request, pk, action):
             raise PermissionDenied(_("You may not do that with this request."))
         if not form.is_valid():
             outcome.status = 400
-            outcome.errors = [f"{form.fields[f].label}: {e}" if f in form.fields else e
-                              for f, errors in form.errors.items() for e in errors]
+            outcome.errors = [
+                f"{form.fields[f].label}: {e}" if f in form.fields else e
+                for f, errors in form.errors.items()
+                for e in errors
+            ]
         else:
             data = form.cleaned_data
             comment = data.get("comment", "")
             if action == "submit":
                 services.submit_request(request=supply_request, actor=request.user, comment=comment)
             elif action == "approve":
-                services.approve_request(request=supply_request, approver=request.user, quantity=data["quantity"],
-                                         comment=comment)
+                services.approve_request(
+                    request=supply_request, approver=request.user, quantity=data["quantity"], comment=comment
+                )
             elif action == "reject":
                 services.reject_request(request=supply_request, approver=request.user, reason=data["reason"])
             elif action == "dispatch":
                 services.dispatch_request(request=supply_request, actor=request.user, comment=comment)
             elif action == "receive":
-                services.receive_request(request=supply_request, actor=request.user, quantity=data["quantity"],
-                                         comment=comment)
+                services.receive_request(
+                    request=supply_request, actor=request.user, quantity=data["quantity"], comment=comment
+                )
             else:
                 services.cancel_request(request=supply_request, actor=request.user, comment=comment)
             success = _("Done: the request is now %(status)s.") % {
-                "status": SupplyRequest.objects.get(pk=pk).get_status_display().lower()}
+                "status": SupplyRequest.objects.get(pk=pk).get_status_display().lower()
+            }
     # A refused right raised PermissionDenied inside service_action: answer it as 403 (the page stays visible).
 
     def render_page(fragment: bool):
@@ -190,11 +232,13 @@ def request_action(request, pk, action):
         template = "coordination/_request_panel.html" if fragment else "coordination/request_detail.html"
         return render(request, template, context)
 
-    return finish(request, outcome, render=render_page, redirect_to=reverse("request-detail-page", args=[pk]),
-                  success=success)
+    return finish(
+        request, outcome, render=render_page, redirect_to=reverse("request-detail-page", args=[pk]), success=success
+    )
 
 
 # --- flags ----------------------------------------------------------------------------------------------------
+
 
 def _mark_acknowledgeable(user, flags) -> None:
     """The same rule as the action decides whether the button shows (no second set of rules in templates)."""
@@ -204,30 +248,42 @@ def _mark_acknowledgeable(user, flags) -> None:
 
 @login_required
 def shortfall_list(request):
-    base = Shortfall.objects.visible_to(request.user).select_related("nation", "center", "item", "stock",
-                                                                    "acknowledged_by")
+    base = Shortfall.objects.visible_to(request.user).select_related(
+        "nation", "center", "item", "stock", "acknowledged_by"
+    )
     # most severe first: "critical" sorts before "warning" (the only two severities, a check constraint says so)
     flag_filter = ShortfallFilter(request.GET or {"open": "true"}, queryset=base.order_by("severity", "-last_seen"))
     page = Paginator(flag_filter.qs, 50).get_page(request.GET.get("page"))
     _mark_acknowledgeable(request.user, page)
-    return render(request, "coordination/shortfall_list.html", {
-        "filter": flag_filter, "page": page, "query": _query_without_page(request)})
+    return render(
+        request,
+        "coordination/shortfall_list.html",
+        {"filter": flag_filter, "page": page, "query": _query_without_page(request)},
+    )
 
 
 @login_required
 def discrepancy_list(request):
     base = Discrepancy.objects.visible_to(request.user).select_related(
-        "stock__nation", "stock__center", "stock__item", "request", "acknowledged_by")
+        "stock__nation", "stock__center", "stock__item", "request", "acknowledged_by"
+    )
     if request.GET.get("stock", "").isdigit():
         base = base.filter(stock_id=int(request.GET["stock"]))
     flag_filter = DiscrepancyFilter(request.GET or {"open": "true"}, queryset=base.order_by("-last_seen"))
     page = Paginator(flag_filter.qs, 50).get_page(request.GET.get("page"))
     _mark_acknowledgeable(request.user, page)
     profile = access.profile(request.user)
-    return render(request, "coordination/discrepancy_list.html", {
-        "filter": flag_filter, "page": page, "query": _query_without_page(request),
-        "resolvable_nations": profile.logistics_nations, "count_kind": DiscrepancyKind.COUNT_MISMATCH,
-    })
+    return render(
+        request,
+        "coordination/discrepancy_list.html",
+        {
+            "filter": flag_filter,
+            "page": page,
+            "query": _query_without_page(request),
+            "resolvable_nations": profile.logistics_nations,
+            "count_kind": DiscrepancyKind.COUNT_MISMATCH,
+        },
+    )
 
 
 @login_required
@@ -240,11 +296,13 @@ def flag_acknowledge(request, kind, pk):
     require_or_403(request.user, "flag.acknowledge", flag)
     services.acknowledge_flag(flag=flag, user=request.user)
     if request.htmx:
-        return render(request, "coordination/_ack.html", {"flag": model.objects.select_related(
-            "acknowledged_by").get(pk=pk)})
+        return render(
+            request, "coordination/_ack.html", {"flag": model.objects.select_related("acknowledged_by").get(pk=pk)}
+        )
     next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = reverse("shortfall-list" if kind == "shortfalls" else "discrepancy-list")  # never off the site
     return redirect(next_url)
 
@@ -258,20 +316,34 @@ def discrepancy_resolve(request, pk):
     with service_action(request) as outcome:
         if decision not in ("accept", "reject"):  # a missing or garbled choice never settles the count
             raise ValidationError({"decision": _("Choose to accept or to reject the count.")})
-        services.resolve_count_discrepancy(discrepancy=flag, user=request.user, accept=accept,
-                                           comment=request.POST.get("comment", "")[:2000])
+        services.resolve_count_discrepancy(
+            discrepancy=flag, user=request.user, accept=accept, comment=request.POST.get("comment", "")[:2000]
+        )
 
     def render_row(fragment: bool):
-        fresh = Discrepancy.objects.select_related("stock__nation", "stock__center", "stock__item", "request",
-                                                   "acknowledged_by").get(pk=pk)
-        return render(request, "coordination/_discrepancy_row.html", {
-            "d": fresh, "outcome": outcome, "resolvable_nations": access.profile(request.user).logistics_nations,
-            "count_kind": DiscrepancyKind.COUNT_MISMATCH})
+        fresh = Discrepancy.objects.select_related(
+            "stock__nation", "stock__center", "stock__item", "request", "acknowledged_by"
+        ).get(pk=pk)
+        return render(
+            request,
+            "coordination/_discrepancy_row.html",
+            {
+                "d": fresh,
+                "outcome": outcome,
+                "resolvable_nations": access.profile(request.user).logistics_nations,
+                "count_kind": DiscrepancyKind.COUNT_MISMATCH,
+            },
+        )
 
     if not request.htmx and not outcome.ok:
         return _list_with_status(discrepancy_list, request, outcome.status)  # the list, with the error message
-    return finish(request, outcome, render=render_row, redirect_to=reverse("discrepancy-list"),
-                  success=_("Count accepted: the books were adjusted.") if accept else _("Count rejected."))
+    return finish(
+        request,
+        outcome,
+        render=render_row,
+        redirect_to=reverse("discrepancy-list"),
+        success=_("Count accepted: the books were adjusted.") if accept else _("Count rejected."),
+    )
 
 
 def _list_with_status(list_view, request, status: int):
@@ -283,6 +355,7 @@ def _list_with_status(list_view, request, status: int):
 
 # --- reconciliation -------------------------------------------------------------------------------------------
 
+
 @login_required
 def reconciliation_list(request):
     user = request.user
@@ -291,11 +364,18 @@ def reconciliation_list(request):
     if not profile.coordinator:
         startable = startable.filter(pk__in=profile.operated_centers)
     page = Paginator(ReconciliationRun.objects.select_related("center", "started_by").order_by("-id"), 25).get_page(
-        request.GET.get("page"))
-    return render(request, "coordination/reconciliation_list.html", {
-        "page": page, "coordinator": profile.coordinator, "startable": startable,
-        "preselected": request.GET.get("center", ""),
-    })
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "coordination/reconciliation_list.html",
+        {
+            "page": page,
+            "coordinator": profile.coordinator,
+            "startable": startable,
+            "preselected": request.GET.get("center", ""),
+        },
+    )
 
 
 @login_required
@@ -328,6 +408,7 @@ def reconciliation_progress(request, pk):
 
 # --- notifications --------------------------------------------------------------------------------------------
 
+
 @login_required
 def notification_list(request):
     notes = Notification.objects.filter(user=request.user)
@@ -345,5 +426,3 @@ def notification_read(request, pk=None):
             raise Http404
     notes.filter(read_at__isnull=True).update(read_at=timezone.now())
     return redirect("notification-list")
-
-

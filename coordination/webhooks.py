@@ -62,13 +62,18 @@ def attempt_delivery(delivery_id: int) -> WebhookDelivery | None:
         if delivery.next_attempt_at and delivery.next_attempt_at > timezone.now() + timedelta(seconds=1):
             return delivery  # a duplicate trigger before the backoff is over: the scheduled retry will send it
         body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-        request = urllib.request.Request(delivery.endpoint.url, data=body, method="POST", headers={
-            "Content-Type": "application/json",
-            "User-Agent": "AllianceLogisticsPortal-Webhook/1",
-            "X-Alliance-Event": delivery.event,
-            "X-Alliance-Delivery": str(delivery.pk),
-            SIGNATURE_HEADER: sign(delivery.endpoint.secret, int(time.time()), body),
-        })
+        request = urllib.request.Request(
+            delivery.endpoint.url,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "AllianceLogisticsPortal-Webhook/1",
+                "X-Alliance-Event": delivery.event,
+                "X-Alliance-Delivery": str(delivery.pk),
+                SIGNATURE_HEADER: sign(delivery.endpoint.secret, int(time.time()), body),
+            },
+        )
         delivery.attempts += 1
         delivery.last_attempt_at = timezone.now()
         try:
@@ -82,7 +87,10 @@ def attempt_delivery(delivery_id: int) -> WebhookDelivery | None:
             ok, delivery.last_status_code, delivery.last_error = False, None, str(exc)[:500]
         if ok:
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
-                DeliveryStatus.DELIVERED, timezone.now(), None)
+                DeliveryStatus.DELIVERED,
+                timezone.now(),
+                None,
+            )
         elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
             delivery.status, delivery.next_attempt_at = DeliveryStatus.FAILED, None
         else:

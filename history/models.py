@@ -33,8 +33,11 @@ User = get_user_model()
 
 def _rows():
     """Inserts, deletes, and updates that change something other than an auto_now timestamp."""
-    return (pghistory.InsertEvent(), pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
-            pghistory.DeleteEvent())
+    return (
+        pghistory.InsertEvent(),
+        pghistory.UpdateEvent(condition=pghistory.AnyChange(exclude_auto=True)),
+        pghistory.DeleteEvent(),
+    )
 
 
 def _links():
@@ -44,7 +47,11 @@ def _links():
 
 def _event_model(proxy, name: str, *trackers, fields=None):
     return pghistory.create_event_model(
-        proxy, *trackers, fields=fields, app_label="history", model_name=name,
+        proxy,
+        *trackers,
+        fields=fields,
+        app_label="history",
+        model_name=name,
         abstract=False,
         # context stored on the event row itself: no shared context table to upsert on every write
         context_field=pghistory.ContextJSONField(),
@@ -55,6 +62,7 @@ def _event_model(proxy, name: str, *trackers, fields=None):
 # Each tracked table has a proxy here, which carries its triggers, and an event table.
 
 # --- reference data ------------------------------------------------------------------------------------------
+
 
 class TrackedNation(Nation):
     class Meta:
@@ -84,6 +92,7 @@ ItemEvent = _event_model(TrackedItem, "ItemEvent", *_rows())
 
 # --- stock settings: planning figures and sharing, not quantities ----------------------------------------------
 
+
 class TrackedStockSettings(Stock):
     class Meta:
         proxy = True
@@ -95,7 +104,8 @@ _SETTINGS = ("safety_level", "daily_consumption", "shared")
 # but only a change of these three columns runs the trigger's function: a movement's update of on_hand skips it.
 # PostgreSQL fires the two triggers in the order of their names, so "settings_from" is written first.
 StockSettingsEvent = _event_model(
-    TrackedStockSettings, "StockSettingsEvent",
+    TrackedStockSettings,
+    "StockSettingsEvent",
     pghistory.UpdateEvent("settings_from", row=pghistory.Old, condition=pghistory.AnyChange(*_SETTINGS)),
     pghistory.UpdateEvent("settings_to", row=pghistory.New, condition=pghistory.AnyChange(*_SETTINGS)),
     pghistory.DeleteEvent(),
@@ -104,6 +114,7 @@ StockSettingsEvent = _event_model(
 
 
 # --- requests and national settings ---------------------------------------------------------------------------
+
 
 class TrackedSupplyRequest(SupplyRequest):
     class Meta:
@@ -123,7 +134,8 @@ class TrackedWebhook(WebhookEndpoint):
 SupplyRequestEvent = _event_model(TrackedSupplyRequest, "SupplyRequestEvent", *_rows())
 SupplyTargetEvent = _event_model(TrackedSupplyTarget, "SupplyTargetEvent", *_rows())
 WebhookEvent = _event_model(
-    TrackedWebhook, "WebhookEvent",
+    TrackedWebhook,
+    "WebhookEvent",
     pghistory.InsertEvent(),
     # a new secret is an event too, though the secret itself is not copied
     pghistory.UpdateEvent(condition=pghistory.AnyChange("nation", "owner", "url", "events", "active", "secret")),
@@ -133,6 +145,7 @@ WebhookEvent = _event_model(
 
 
 # --- who may act: users, role groups, grants, national systems and their tokens ---------------------------------
+
 
 class TrackedUser(User):
     class Meta:
@@ -186,7 +199,8 @@ class TrackedApiToken(ApiToken):
 
 _USER = ["id", "username", "email", "first_name", "last_name", "is_active", "is_staff", "is_superuser"]
 UserEvent = _event_model(
-    TrackedUser, "UserEvent",
+    TrackedUser,
+    "UserEvent",
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(condition=pghistory.AnyChange(*_USER)),  # not last_login: every sign-in changes it
     pghistory.UpdateEvent("password_changed", condition=pghistory.AnyChange("password")),
@@ -204,7 +218,8 @@ ServiceAccountEvent = _event_model(TrackedServiceAccount, "ServiceAccountEvent",
 # not last_used_at (touched once a minute by a busy system) nor the hash
 _TOKEN = ["id", "user", "name", "prefix", "created_at", "expires_at", "revoked_at"]
 ApiTokenEvent = _event_model(
-    TrackedApiToken, "ApiTokenEvent",
+    TrackedApiToken,
+    "ApiTokenEvent",
     pghistory.InsertEvent(),
     pghistory.UpdateEvent(condition=pghistory.AnyChange(*[f for f in _TOKEN if f != "id"])),
     pghistory.DeleteEvent(),

@@ -21,8 +21,7 @@ class ItemAdmin(admin.ModelAdmin):
 
 @admin.register(Stock)
 class StockAdmin(admin.ModelAdmin):
-    list_display = ["nation", "center", "item", "on_hand", "reserved", "safety_level", "daily_consumption",
-                    "shared"]
+    list_display = ["nation", "center", "item", "on_hand", "reserved", "safety_level", "daily_consumption", "shared"]
     list_filter = ["center", "nation", "shared", "item__supply_class"]
     search_fields = ["item__nsn", "item__name"]
     list_select_related = ["nation", "center", "item"]

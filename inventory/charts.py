@@ -36,8 +36,16 @@ class Chart:
         return self.width - self.pad
 
 
-def balance_chart(*, movements: list[tuple[datetime, int]], opening: int, on_hand: int, reserved: int,
-                  safety_level: int, days: int = 30, now: datetime | None = None) -> Chart:
+def balance_chart(
+    *,
+    movements: list[tuple[datetime, int]],
+    opening: int,
+    on_hand: int,
+    reserved: int,
+    safety_level: int,
+    days: int = 30,
+    now: datetime | None = None,
+) -> Chart:
     """`movements`: (occurred_at, balance_after) within the window, oldest first; `opening`: balance before it."""
     now = now or timezone.now()
     start = now - timedelta(days=days)
@@ -58,8 +66,15 @@ def balance_chart(*, movements: list[tuple[datetime, int]], opening: int, on_han
             coords.append(f"{x(t)},{y(previous)}")  # step: the balance holds until the next movement
         coords.append(f"{x(t)},{y(balance)}")
         previous = balance
-    return Chart(points=" ".join(coords), safety_y=y(safety_level) if safety_level else None,
-                 available_x=x(now), available_y=y(max(on_hand - reserved, 0)), max_value=top, start=start, end=now)
+    return Chart(
+        points=" ".join(coords),
+        safety_y=y(safety_level) if safety_level else None,
+        available_x=x(now),
+        available_y=y(max(on_hand - reserved, 0)),
+        max_value=top,
+        start=start,
+        end=now,
+    )
 
 
 def charts_for_stocks(stocks, days: int = 30) -> list[Chart]:
@@ -70,18 +85,32 @@ def charts_for_stocks(stocks, days: int = 30) -> list[Chart]:
     stocks = list(stocks)
     ids = [stock.pk for stock in stocks]
     start = timezone.now() - timedelta(days=days)
-    latest_before = Movement.objects.filter(stock=OuterRef("pk"), occurred_at__lt=start).order_by(
-        "-occurred_at", "-id").values("balance_after")[:1]
-    opening = dict(Stock.objects.filter(pk__in=ids).annotate(opening=Subquery(latest_before))
-                   .values_list("pk", "opening"))
+    latest_before = (
+        Movement.objects.filter(stock=OuterRef("pk"), occurred_at__lt=start)
+        .order_by("-occurred_at", "-id")
+        .values("balance_after")[:1]
+    )
+    opening = dict(
+        Stock.objects.filter(pk__in=ids).annotate(opening=Subquery(latest_before)).values_list("pk", "opening")
+    )
     window: dict[int, list[tuple[datetime, int]]] = {pk: [] for pk in ids}
-    for stock_id, occurred_at, balance in (Movement.objects.filter(stock_id__in=ids, occurred_at__gte=start)
-                                           .order_by("stock_id", "occurred_at", "id")
-                                           .values_list("stock_id", "occurred_at", "balance_after")):
+    for stock_id, occurred_at, balance in (
+        Movement.objects.filter(stock_id__in=ids, occurred_at__gte=start)
+        .order_by("stock_id", "occurred_at", "id")
+        .values_list("stock_id", "occurred_at", "balance_after")
+    ):
         window[stock_id].append((occurred_at, balance))
-    return [balance_chart(movements=window[stock.pk], opening=opening.get(stock.pk) or 0, on_hand=stock.on_hand,
-                          reserved=stock.reserved, safety_level=stock.safety_level, days=days)
-            for stock in stocks]
+    return [
+        balance_chart(
+            movements=window[stock.pk],
+            opening=opening.get(stock.pk) or 0,
+            on_hand=stock.on_hand,
+            reserved=stock.reserved,
+            safety_level=stock.safety_level,
+            days=days,
+        )
+        for stock in stocks
+    ]
 
 
 def chart_for_stock(stock, days: int = 30) -> Chart:

@@ -34,13 +34,13 @@ class StockFilter(django_filters.FilterSet):
     center = django_filters.CharFilter(field_name="center__code", lookup_expr="iexact", label=_("Center code"))
     nation = django_filters.CharFilter(field_name="nation__code", lookup_expr="iexact", label=_("Nation code"))
     nsn = django_filters.CharFilter(field_name="item__nsn", label=_("NSN"))
-    supply_class = django_filters.ChoiceFilter(field_name="item__supply_class", choices=SupplyClass.choices,
-                                               label=_("Supply class"))
+    supply_class = django_filters.ChoiceFilter(
+        field_name="item__supply_class", choices=SupplyClass.choices, label=_("Supply class")
+    )
     q = django_filters.CharFilter(method="filter_search", label=_("Item NSN or name"))
     shared = django_filters.BooleanFilter(label=_("Shared"))
     below_safety = django_filters.BooleanFilter(method="filter_below_safety", label=_("Below safety level"))
-    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt",
-                                                 label=_("Updated after"))
+    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt", label=_("Updated after"))
 
     class Meta:
         model = Stock
@@ -57,4 +57,3 @@ class StockFilter(django_filters.FilterSet):
         if value is None:
             return queryset
         return queryset.filter(condition) if value else queryset.exclude(condition)
-

@@ -21,6 +21,5 @@ class CountForm(forms.Form):
 
 class StockSettingsForm(forms.Form):
     safety_level = forms.IntegerField(label=_("Safety level"), min_value=0, max_value=MAX_QUANTITY)
-    daily_consumption = forms.DecimalField(label=_("Daily consumption"), min_value=0, max_digits=14,
-                                           decimal_places=2)
+    daily_consumption = forms.DecimalField(label=_("Daily consumption"), min_value=0, max_digits=14, decimal_places=2)
     shared = forms.BooleanField(label=_("Shared with the alliance pool"), required=False)

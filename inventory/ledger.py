@@ -70,11 +70,23 @@ def epoch_microseconds(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
-def canonical_line(prev_hex: str, stock_id: int, kind: str, quantity: int, balance_after: int, occurred_us: int,
-                   recorded_us: int, actor_id: int, request_id: int | None, reason: str) -> str:
+def canonical_line(
+    prev_hex: str,
+    stock_id: int,
+    kind: str,
+    quantity: int,
+    balance_after: int,
+    occurred_us: int,
+    recorded_us: int,
+    actor_id: int,
+    request_id: int | None,
+    reason: str,
+) -> str:
     """The canonical form from raw values (times already in microseconds); the bulk writers call this."""
-    return (f"{VERSION}|{prev_hex}|{stock_id}|{kind}|{quantity}|{balance_after}|{occurred_us}|{recorded_us}|"
-            f"{actor_id}|{'' if request_id is None else request_id}|{reason}")
+    return (
+        f"{VERSION}|{prev_hex}|{stock_id}|{kind}|{quantity}|{balance_after}|{occurred_us}|{recorded_us}|"
+        f"{actor_id}|{'' if request_id is None else request_id}|{reason}"
+    )
 
 
 def line_hash(line: str) -> bytes:
@@ -85,9 +97,18 @@ def canonical_form(movement, prev_hash: bytes | None = None) -> str:
     """The canonical line of a movement (model instance), chained on `prev_hash` (default: its own)."""
     prev = bytes(movement.prev_hash if prev_hash is None else prev_hash)
     kind = getattr(movement.kind, "value", movement.kind)
-    return canonical_line(prev.hex(), movement.stock_id, kind, movement.quantity, movement.balance_after,
-                          epoch_microseconds(movement.occurred_at), epoch_microseconds(movement.recorded_at),
-                          movement.actor_id, movement.request_id, movement.reason)
+    return canonical_line(
+        prev.hex(),
+        movement.stock_id,
+        kind,
+        movement.quantity,
+        movement.balance_after,
+        epoch_microseconds(movement.occurred_at),
+        epoch_microseconds(movement.recorded_at),
+        movement.actor_id,
+        movement.request_id,
+        movement.reason,
+    )
 
 
 def seal(movement, prev_hash: bytes) -> bytes:
@@ -225,8 +246,9 @@ def _verify_sql(sql: str, params: dict) -> LedgerReport:
         import json
 
         broken = json.loads(broken)
-    return LedgerReport(stocks=stocks, movements=movements, last_movement_id=last_id,
-                        broken=[BrokenLink(*row) for row in broken])
+    return LedgerReport(
+        stocks=stocks, movements=movements, last_movement_id=last_id, broken=[BrokenLink(*row) for row in broken]
+    )
 
 
 def _verify_python(stock_rows: list[tuple[int, bytes]]) -> LedgerReport:
@@ -246,18 +268,40 @@ def _verify_python(stock_rows: list[tuple[int, bytes]]) -> LedgerReport:
             first[link.stock_id] = (*key, link)
 
     ids = sorted(heads)
-    fields = ["id", "stock_id", "kind", "quantity", "balance_after", "occurred_at", "recorded_at", "actor_id",
-              "request_id", "reason", "prev_hash", "hash"]
+    fields = [
+        "id",
+        "stock_id",
+        "kind",
+        "quantity",
+        "balance_after",
+        "occurred_at",
+        "recorded_at",
+        "actor_id",
+        "request_id",
+        "reason",
+        "prev_hash",
+        "hash",
+    ]
     for start in range(0, len(ids), 500):  # SQLite limits the parameters of one statement
-        batch = ids[start:start + 500]
+        batch = ids[start : start + 500]
         rows = Movement.objects.filter(stock_id__in=batch).order_by("stock_id", "id").values_list(*fields)
         for row in rows.iterator(chunk_size=5000):
             movement_id, stock_id = row[0], row[1]
             stored, prev = bytes(row[11]), bytes(row[10])
             newest[stock_id] = (movement_id, stored)
             report.movements += 1
-            line = canonical_line(prev.hex(), stock_id, row[2], row[3], row[4], epoch_microseconds(row[5]),
-                                  epoch_microseconds(row[6]), row[7], row[8], row[9])
+            line = canonical_line(
+                prev.hex(),
+                stock_id,
+                row[2],
+                row[3],
+                row[4],
+                epoch_microseconds(row[5]),
+                epoch_microseconds(row[6]),
+                row[7],
+                row[8],
+                row[9],
+            )
             recomputed = line_hash(line)
             if recomputed != stored:
                 found(BrokenLink(stock_id, movement_id, HASH_MISMATCH, recomputed.hex(), stored.hex()))
@@ -282,8 +326,9 @@ def _use_sql(engine: str | None) -> bool:
     return engine == "sql" or (engine is None and connection.vendor == "postgresql")
 
 
-def verify_chains(*, center_id: int | None = None, stock_ids: Iterable[int] | None = None,
-                  engine: str | None = None) -> LedgerReport:
+def verify_chains(
+    *, center_id: int | None = None, stock_ids: Iterable[int] | None = None, engine: str | None = None
+) -> LedgerReport:
     """Verify, completely, the chains and heads of every stock, of the stocks of one center, or of the given stocks
     (each call one snapshot, except the whole ledger in Python, one center at a time).  `engine` forces "sql"
     (PostgreSQL) or "python"; by default SQL on PostgreSQL, Python elsewhere."""
@@ -302,8 +347,10 @@ def verify_chains(*, center_id: int | None = None, stock_ids: Iterable[int] | No
         stock_filter = "s.center_id = %(center)s" if center_id is not None else "TRUE"
         if wanted is not None:
             stock_filter += " AND s.id = ANY(%(stocks)s)"
-        report = _verify_sql(_scoped_sql(f"SELECT s.id, s.ledger_head FROM inventory_stock s WHERE {stock_filter}"),
-                             {"center": center_id, "stocks": wanted})
+        report = _verify_sql(
+            _scoped_sql(f"SELECT s.id, s.ledger_head FROM inventory_stock s WHERE {stock_filter}"),
+            {"center": center_id, "stocks": wanted},
+        )
     else:
         with transaction.atomic():
             stocks = Stock.objects.all()
@@ -338,8 +385,9 @@ def lock_checkpoint(center_id: int):
     return LedgerCheckpoint.objects.select_for_update().get(center_id=center_id)
 
 
-def verify_center_for_run(center_id: int, *, recheck: Iterable[int] = (), slices: int | None = None,
-                          engine: str | None = None) -> LedgerReport:
+def verify_center_for_run(
+    center_id: int, *, recheck: Iterable[int] = (), slices: int | None = None, engine: str | None = None
+) -> LedgerReport:
     """The ledger check of one center in a reconciliation run: incremental, so a run stays cheap.  It verifies the
     whole chain and the head of
 
@@ -365,16 +413,22 @@ def verify_center_for_run(center_id: int, *, recheck: Iterable[int] = (), slices
         slice_ = checkpoint.passes % slices
         through = checkpoint.verified_through
         if _use_sql(engine):
-            report = _verify_sql(_scoped_sql(_RUN_SCOPE_FIRST if through == 0 else _RUN_SCOPE),
-                                 {"center": center_id, "slices": slices, "slice": slice_, "recheck": recheck,
-                                  "through": through})
+            report = _verify_sql(
+                _scoped_sql(_RUN_SCOPE_FIRST if through == 0 else _RUN_SCOPE),
+                {"center": center_id, "slices": slices, "slice": slice_, "recheck": recheck, "through": through},
+            )
         else:
-            fresh = set(Movement.objects.filter(id__gt=through, stock__center_id=center_id)
-                        .values_list("stock_id", flat=True))
+            fresh = set(
+                Movement.objects.filter(id__gt=through, stock__center_id=center_id).values_list("stock_id", flat=True)
+            )
             rechecked = set(recheck)
-            stocks = [(stock_id, head) for stock_id, head in Stock.objects.filter(center_id=center_id)
-                      .order_by("pk").values_list("pk", "ledger_head")
-                      if stock_id % slices == slice_ or stock_id in fresh or stock_id in rechecked]
+            stocks = [
+                (stock_id, head)
+                for stock_id, head in Stock.objects.filter(center_id=center_id)
+                .order_by("pk")
+                .values_list("pk", "ledger_head")
+                if stock_id % slices == slice_ or stock_id in fresh or stock_id in rechecked
+            ]
             report = _verify_python(stocks)
         checkpoint.verified_through = max(through, report.last_movement_id)
         checkpoint.passes += 1

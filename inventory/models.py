@@ -40,12 +40,18 @@ class LogisticsCenter(models.Model):
     name = models.CharField(max_length=120)
     host_nation = models.ForeignKey("nations.Nation", on_delete=models.PROTECT, related_name="hosted_centers")
     kind = models.CharField(max_length=20, choices=CenterKind.choices, default=CenterKind.MULTINATIONAL)
-    latitude = models.DecimalField(max_digits=8, decimal_places=5,
-                                   validators=[MinValueValidator(-90), MaxValueValidator(90)])
-    longitude = models.DecimalField(max_digits=8, decimal_places=5,
-                                    validators=[MinValueValidator(-180), MaxValueValidator(180)])
-    participants = models.ManyToManyField("nations.Nation", related_name="participating_centers", blank=True,
-                                          help_text="Nations that take part in the center's shared pool.")
+    latitude = models.DecimalField(
+        max_digits=8, decimal_places=5, validators=[MinValueValidator(-90), MaxValueValidator(90)]
+    )
+    longitude = models.DecimalField(
+        max_digits=8, decimal_places=5, validators=[MinValueValidator(-180), MaxValueValidator(180)]
+    )
+    participants = models.ManyToManyField(
+        "nations.Nation",
+        related_name="participating_centers",
+        blank=True,
+        help_text="Nations that take part in the center's shared pool.",
+    )
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
@@ -54,8 +60,7 @@ class LogisticsCenter(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(kind__in=CenterKind.values), name="center_kind_valid"),
             models.CheckConstraint(condition=Q(latitude__gte=-90, latitude__lte=90), name="center_latitude_range"),
-            models.CheckConstraint(condition=Q(longitude__gte=-180, longitude__lte=180),
-                                   name="center_longitude_range"),
+            models.CheckConstraint(condition=Q(longitude__gte=-180, longitude__lte=180), name="center_longitude_range"),
         ]
 
     def __str__(self) -> str:
@@ -111,8 +116,9 @@ class UnitOfIssue(models.TextChoices):
 
 
 class Item(models.Model):
-    nsn = models.CharField("NSN", max_length=16, unique=True, validators=[nsn_validator],
-                           help_text="NATO Stock Number, NNNN-NN-NNN-NNNN.")
+    nsn = models.CharField(
+        "NSN", max_length=16, unique=True, validators=[nsn_validator], help_text="NATO Stock Number, NNNN-NN-NNN-NNNN."
+    )
     name = models.CharField(max_length=200)
     supply_class = models.CharField(max_length=4, choices=SupplyClass.choices)
     unit_of_issue = models.CharField(max_length=2, choices=UnitOfIssue.choices)
@@ -157,11 +163,17 @@ class Stock(models.Model):
     on_hand = models.BigIntegerField(default=0)
     reserved = models.BigIntegerField(default=0)
     safety_level = models.BigIntegerField(default=0)
-    daily_consumption = models.DecimalField(max_digits=14, decimal_places=2, default=Decimal("0"),
-                                            help_text="Planning rate, units of issue per day.")
+    daily_consumption = models.DecimalField(
+        max_digits=14, decimal_places=2, default=Decimal("0"), help_text="Planning rate, units of issue per day."
+    )
     shared = models.BooleanField(default=False, help_text="Offered to the alliance pool at this center.")
-    ledger_head = models.BinaryField(max_length=32, default=GENESIS, db_default=GENESIS, editable=False,
-                                     help_text="Hash of the newest movement (all zeros: none yet).")
+    ledger_head = models.BinaryField(
+        max_length=32,
+        default=GENESIS,
+        db_default=GENESIS,
+        editable=False,
+        help_text="Hash of the newest movement (all zeros: none yet).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -175,8 +187,7 @@ class Stock(models.Model):
             models.CheckConstraint(condition=Q(reserved__gte=0), name="stock_reserved_not_negative"),
             models.CheckConstraint(condition=Q(reserved__lte=F("on_hand")), name="stock_reserved_within_on_hand"),
             models.CheckConstraint(condition=Q(safety_level__gte=0), name="stock_safety_level_not_negative"),
-            models.CheckConstraint(condition=Q(daily_consumption__gte=0),
-                                   name="stock_daily_consumption_not_negative"),
+            models.CheckConstraint(condition=Q(daily_consumption__gte=0), name="stock_daily_consumption_not_negative"),
             models.CheckConstraint(condition=Exact(Length("ledger_head"), 32), name="stock_ledger_head_sha256"),
             # (center, id) is unique because id is: this makes it a key that a movement's (center, stock) can
             # reference (migration inventory/0013), and the ledger check of a run picks a center's stocks and their
@@ -198,8 +209,9 @@ class Stock(models.Model):
             ),
             # The dashboard's "closest to running out" for an officer's nation: the first rows of this index, instead
             # of computing and sorting the margin of all the nation's stocks (some 30,000 at 1M stocks).
-            models.Index(F("nation"), SAFETY_MARGIN, F("id"), condition=Q(safety_level__gt=0),
-                         name="stock_nation_margin_idx"),
+            models.Index(
+                F("nation"), SAFETY_MARGIN, F("id"), condition=Q(safety_level__gt=0), name="stock_nation_margin_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -245,20 +257,27 @@ class Movement(models.Model):
     # descent per stock.  The database keeps the copy true (migration inventory/0013): on PostgreSQL a foreign key
     # from (center, stock) to the stock's (center, id), which also keeps a stock with movements at its center; on
     # SQLite triggers.  Hence no foreign key of its own (db_constraint=False).
-    center = models.ForeignKey(LogisticsCenter, on_delete=models.PROTECT, related_name="+", db_constraint=False,
-                               db_index=False, editable=False)
+    center = models.ForeignKey(
+        LogisticsCenter, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False, editable=False
+    )
     kind = models.CharField(max_length=20, choices=MovementKind.choices)
     quantity = models.BigIntegerField(help_text="Signed: positive into the stock, negative out of it.")
     balance_after = models.BigIntegerField()
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="movements")
     occurred_at = models.DateTimeField(db_index=True)
-    recorded_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True,
-                                       help_text="When the portal wrote it; what incremental sync follows.")
+    recorded_at = models.DateTimeField(
+        default=timezone.now,
+        editable=False,
+        db_index=True,
+        help_text="When the portal wrote it; what incremental sync follows.",
+    )
     reason = models.CharField(max_length=500, blank=True)
-    request = models.ForeignKey("coordination.SupplyRequest", on_delete=models.PROTECT, null=True, blank=True,
-                                related_name="movements")
-    prev_hash = models.BinaryField(max_length=32, editable=False,
-                                   help_text="Hash of the stock's previous movement (all zeros for its first).")
+    request = models.ForeignKey(
+        "coordination.SupplyRequest", on_delete=models.PROTECT, null=True, blank=True, related_name="movements"
+    )
+    prev_hash = models.BinaryField(
+        max_length=32, editable=False, help_text="Hash of the stock's previous movement (all zeros for its first)."
+    )
     hash = models.BinaryField(max_length=32, editable=False, help_text="SHA-256 of the canonical form.")
 
     objects = MovementQuerySet.as_manager()
@@ -300,8 +319,9 @@ class Movement(models.Model):
 class LedgerCheckpoint(models.Model):
     """How far reconciliation runs have verified one center's ledger chains (inventory/ledger.py)."""
 
-    center = models.OneToOneField(LogisticsCenter, on_delete=models.CASCADE, primary_key=True,
-                                  related_name="ledger_checkpoint")
+    center = models.OneToOneField(
+        LogisticsCenter, on_delete=models.CASCADE, primary_key=True, related_name="ledger_checkpoint"
+    )
     verified_through = models.BigIntegerField(default=0, help_text="The newest movement id the last run could see.")
     passes = models.PositiveBigIntegerField(default=0, help_text="Runs so far; picks the slice re-verified in turn.")
     checked_at = models.DateTimeField(null=True, blank=True)

@@ -48,8 +48,16 @@ def get_or_create_stock(*, nation: Nation, center: LogisticsCenter, item: Item) 
     return stock
 
 
-def post_movement(*, stock: Stock, kind: str, quantity: int, actor, reason: str = "", request=None,
-                  occurred_at: datetime | None = None) -> Movement:
+def post_movement(
+    *,
+    stock: Stock,
+    kind: str,
+    quantity: int,
+    actor,
+    reason: str = "",
+    request=None,
+    occurred_at: datetime | None = None,
+) -> Movement:
     """Apply a signed `quantity` to a stock already locked by the caller, and record it in the ledger.
 
     Refuses (InsufficientStock) a change that would take on_hand below zero or below what is reserved."""
@@ -57,14 +65,26 @@ def post_movement(*, stock: Stock, kind: str, quantity: int, actor, reason: str 
         raise ValidationError({"quantity": _("A movement must change the quantity.")})
     new_on_hand = stock.on_hand + quantity
     if new_on_hand < 0:
-        raise InsufficientStock(_("Only %(on_hand)s on hand; cannot take %(quantity)s.") % {
-            "on_hand": stock.on_hand, "quantity": -quantity})
+        raise InsufficientStock(
+            _("Only %(on_hand)s on hand; cannot take %(quantity)s.") % {"on_hand": stock.on_hand, "quantity": -quantity}
+        )
     if new_on_hand < stock.reserved:
-        raise InsufficientStock(_("Only %(available)s available (%(reserved)s reserved); cannot take %(quantity)s.") % {
-            "available": stock.available, "reserved": stock.reserved, "quantity": -quantity})
+        raise InsufficientStock(
+            _("Only %(available)s available (%(reserved)s reserved); cannot take %(quantity)s.")
+            % {"available": stock.available, "reserved": stock.reserved, "quantity": -quantity}
+        )
     stock.on_hand = new_on_hand
-    movement = Movement(stock=stock, center_id=stock.center_id, kind=kind, quantity=quantity, balance_after=new_on_hand, actor=actor,
-                        occurred_at=occurred_at or timezone.now(), reason=reason, request=request)
+    movement = Movement(
+        stock=stock,
+        center_id=stock.center_id,
+        kind=kind,
+        quantity=quantity,
+        balance_after=new_on_hand,
+        actor=actor,
+        occurred_at=occurred_at or timezone.now(),
+        reason=reason,
+        request=request,
+    )
     # Chained on the head read with the row lock: the next movement of this stock waits for our commit.
     stock.ledger_head = ledger.seal(movement, stock.ledger_head)
     # reserved is saved too: a dispatch lowers it on the same locked row in the same step
@@ -86,23 +106,37 @@ def _reason_required(reason: str) -> str:
 
 
 @transaction.atomic
-def receive_stock(*, stock: Stock, quantity: int, actor, reason: str = "",
-                  occurred_at: datetime | None = None) -> Movement:
+def receive_stock(
+    *, stock: Stock, quantity: int, actor, reason: str = "", occurred_at: datetime | None = None
+) -> Movement:
     """Book a receipt from outside the alliance into the nation's stock (its logistics officers)."""
     access.require(actor, "stock.receipt", stock)
     _positive(quantity)
-    return post_movement(stock=lock_stock(stock.pk), kind=MovementKind.RECEIPT, quantity=quantity, actor=actor,
-                         reason=reason or "Receipt", occurred_at=occurred_at)
+    return post_movement(
+        stock=lock_stock(stock.pk),
+        kind=MovementKind.RECEIPT,
+        quantity=quantity,
+        actor=actor,
+        reason=reason or "Receipt",
+        occurred_at=occurred_at,
+    )
 
 
 @transaction.atomic
-def issue_stock(*, stock: Stock, quantity: int, actor, reason: str = "",
-                occurred_at: datetime | None = None) -> Movement:
+def issue_stock(
+    *, stock: Stock, quantity: int, actor, reason: str = "", occurred_at: datetime | None = None
+) -> Movement:
     """Issue stock for consumption; only what is available (on hand less reserved) can be issued."""
     access.require(actor, "stock.issue", stock)
     _positive(quantity)
-    return post_movement(stock=lock_stock(stock.pk), kind=MovementKind.ISSUE, quantity=-quantity, actor=actor,
-                         reason=reason or "Issue for consumption", occurred_at=occurred_at)
+    return post_movement(
+        stock=lock_stock(stock.pk),
+        kind=MovementKind.ISSUE,
+        quantity=-quantity,
+        actor=actor,
+        reason=reason or "Issue for consumption",
+        occurred_at=occurred_at,
+    )
 
 
 @transaction.atomic
@@ -112,15 +146,23 @@ def adjust_stock(*, stock: Stock, delta: int, actor, reason: str) -> Movement:
     reason = _reason_required(reason)
     if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
         raise ValidationError({"delta": _("Enter a non-zero whole number.")})
-    movement = post_movement(stock=lock_stock(stock.pk), kind=MovementKind.ADJUSTMENT, quantity=delta, actor=actor,
-                             reason=reason)
+    movement = post_movement(
+        stock=lock_stock(stock.pk), kind=MovementKind.ADJUSTMENT, quantity=delta, actor=actor, reason=reason
+    )
     audit.stock_adjusted(movement)
     return movement
 
 
 @transaction.atomic
-def record_count(*, stock: Stock, counted_quantity: int, counted_by, counted_at: datetime | None = None,
-                 source: str = CountSource.OPERATOR, note: str = "") -> StockCount:
+def record_count(
+    *,
+    stock: Stock,
+    counted_quantity: int,
+    counted_by,
+    counted_at: datetime | None = None,
+    source: str = CountSource.OPERATOR,
+    note: str = "",
+) -> StockCount:
     """Record a physical count.  It does not change the books: reconciliation compares it with them."""
     access.require(counted_by, "stock.count", stock)
     if not isinstance(counted_quantity, int) or isinstance(counted_quantity, bool) or counted_quantity < 0:
@@ -128,13 +170,25 @@ def record_count(*, stock: Stock, counted_quantity: int, counted_by, counted_at:
     counted_at = counted_at or timezone.now()
     if counted_at > timezone.now() + timedelta(minutes=5):
         raise ValidationError({"counted_at": _("A count cannot be in the future.")})
-    return StockCount.objects.create(stock=stock, counted_quantity=counted_quantity, counted_at=counted_at,
-                                     counted_by=counted_by, source=source, note=note)
+    return StockCount.objects.create(
+        stock=stock,
+        counted_quantity=counted_quantity,
+        counted_at=counted_at,
+        counted_by=counted_by,
+        source=source,
+        note=note,
+    )
 
 
 @transaction.atomic
-def update_stock_settings(*, stock: Stock, actor, safety_level: int | None = None,
-                          daily_consumption: Decimal | None = None, shared: bool | None = None) -> Stock:
+def update_stock_settings(
+    *,
+    stock: Stock,
+    actor,
+    safety_level: int | None = None,
+    daily_consumption: Decimal | None = None,
+    shared: bool | None = None,
+) -> Stock:
     """Change the planning figures of a stock (its nation's logistics officers); no quantity changes."""
     access.require(actor, "stock.edit", stock)
     stock = lock_stock(stock.pk)
@@ -161,8 +215,15 @@ def update_stock_settings(*, stock: Stock, actor, safety_level: int | None = Non
 
 
 @transaction.atomic
-def record_stock_report(*, nation: Nation, center: LogisticsCenter, lines: list[dict], submitted_by,
-                        counted_at: datetime | None = None, source: str = CountSource.NATIONAL_SYSTEM):
+def record_stock_report(
+    *,
+    nation: Nation,
+    center: LogisticsCenter,
+    lines: list[dict],
+    submitted_by,
+    counted_at: datetime | None = None,
+    source: str = CountSource.NATIONAL_SYSTEM,
+):
     """Record the physical counts of many stocks of `nation` at `center` in one step, all or nothing.
 
     Each line is ``{"nsn", "quantity", "note"?}``.  Every line is checked before anything is written; the
@@ -187,7 +248,9 @@ def record_stock_report(*, nation: Nation, center: LogisticsCenter, lines: list[
             errors[f"lines[{index}].nsn"] = _("No item with NSN %(nsn)s in the catalog.") % {"nsn": nsn}
         elif nsn in seen:
             errors[f"lines[{index}].nsn"] = _("NSN %(nsn)s is already counted on line %(line)s.") % {
-                "nsn": nsn, "line": seen[nsn]}
+                "nsn": nsn,
+                "line": seen[nsn],
+            }
         else:
             seen[nsn] = index
         quantity = line["quantity"]
@@ -197,29 +260,43 @@ def record_stock_report(*, nation: Nation, center: LogisticsCenter, lines: list[
         raise ValidationError(errors)
 
     wanted = set(item_ids.values())
-    stock_ids = dict(Stock.objects.filter(nation=nation, center=center, item_id__in=wanted)
-                     .values_list("item_id", "id"))
+    stock_ids = dict(
+        Stock.objects.filter(nation=nation, center=center, item_id__in=wanted).values_list("item_id", "id")
+    )
     missing = wanted - stock_ids.keys()
     if missing:
-        Stock.objects.bulk_create([Stock(nation=nation, center=center, item_id=i) for i in missing],
-                                  ignore_conflicts=True, batch_size=2000)
-        stock_ids = dict(Stock.objects.filter(nation=nation, center=center, item_id__in=wanted)
-                         .values_list("item_id", "id"))
+        Stock.objects.bulk_create(
+            [Stock(nation=nation, center=center, item_id=i) for i in missing], ignore_conflicts=True, batch_size=2000
+        )
+        stock_ids = dict(
+            Stock.objects.filter(nation=nation, center=center, item_id__in=wanted).values_list("item_id", "id")
+        )
 
-    report = StockReport.objects.create(nation=nation, center=center, submitted_by=submitted_by,
-                                        counted_at=counted_at, line_count=len(lines))
+    report = StockReport.objects.create(
+        nation=nation, center=center, submitted_by=submitted_by, counted_at=counted_at, line_count=len(lines)
+    )
     StockCount.objects.bulk_create(
-        [StockCount(stock_id=stock_ids[item_ids[line["nsn"]]], counted_quantity=line["quantity"],
-                    counted_at=counted_at, counted_by=submitted_by, source=source, note=line.get("note", ""),
-                    report=report) for line in lines],
+        [
+            StockCount(
+                stock_id=stock_ids[item_ids[line["nsn"]]],
+                counted_quantity=line["quantity"],
+                counted_at=counted_at,
+                counted_by=submitted_by,
+                source=source,
+                note=line.get("note", ""),
+                report=report,
+            )
+            for line in lines
+        ],
         batch_size=2000,
     )
     return report
 
 
 @transaction.atomic
-def post_manual_movement(*, nation: Nation, center: LogisticsCenter, item: Item, kind: str, quantity: int,
-                         actor, reason: str = "") -> Movement:
+def post_manual_movement(
+    *, nation: Nation, center: LogisticsCenter, item: Item, kind: str, quantity: int, actor, reason: str = ""
+) -> Movement:
     """A receipt, issue or adjustment reported for (nation, center, item); a receipt creates the stock."""
     if kind == MovementKind.RECEIPT:
         stock = Stock(nation=nation, center=center, item=item)
@@ -228,10 +305,15 @@ def post_manual_movement(*, nation: Nation, center: LogisticsCenter, item: Item,
         return receive_stock(stock=stock, quantity=quantity, actor=actor, reason=reason)
     stock = Stock.objects.filter(nation=nation, center=center, item=item).first()
     if stock is None:
-        access.require(actor, f"stock.{'issue' if kind == MovementKind.ISSUE else 'adjust'}",
-                       Stock(nation=nation, center=center, item=item))
-        raise InsufficientStock(_("%(nation)s holds no %(nsn)s at %(center)s.") % {
-            "nation": nation.code, "nsn": item.nsn, "center": center.code})
+        access.require(
+            actor,
+            f"stock.{'issue' if kind == MovementKind.ISSUE else 'adjust'}",
+            Stock(nation=nation, center=center, item=item),
+        )
+        raise InsufficientStock(
+            _("%(nation)s holds no %(nsn)s at %(center)s.")
+            % {"nation": nation.code, "nsn": item.nsn, "center": center.code}
+        )
     if kind == MovementKind.ISSUE:
         return issue_stock(stock=stock, quantity=quantity, actor=actor, reason=reason)
     if kind == MovementKind.ADJUSTMENT:

@@ -23,9 +23,13 @@ from .forms import AdjustForm, CountForm, StockSettingsForm
 from .models import CountSource, LogisticsCenter, Stock
 
 STOCK_SORTS = {
-    "center": ("center__code", "item__nsn"), "nation": ("nation__code", "center__code", "item__nsn"),
-    "nsn": ("item__nsn", "center__code"), "name": ("item__name", "item__nsn"),
-    "on_hand": ("on_hand", "id"), "available": ("available_qty", "id"), "safety": ("safety_level", "id"),
+    "center": ("center__code", "item__nsn"),
+    "nation": ("nation__code", "center__code", "item__nsn"),
+    "nsn": ("item__nsn", "center__code"),
+    "name": ("item__name", "item__nsn"),
+    "on_hand": ("on_hand", "id"),
+    "available": ("available_qty", "id"),
+    "safety": ("safety_level", "id"),
 }
 
 
@@ -67,9 +71,16 @@ def stock_list(request):
     page = IdsFirstPaginator(rows, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "inventory/stock_list.html", {
-        "filter": stock_filter, "page": page, "sort": sort, "query": query.urlencode(),
-    })
+    return render(
+        request,
+        "inventory/stock_list.html",
+        {
+            "filter": stock_filter,
+            "page": page,
+            "sort": sort,
+            "query": query.urlencode(),
+        },
+    )
 
 
 class _Echo:
@@ -80,15 +91,42 @@ class _Echo:
 def _csv(rows):
     """Streamed, so an export of many thousand rows starts at once and holds no list in memory."""
     writer = csv.writer(_Echo())
-    header = ["center", "nation", "nsn", "item", "supply_class", "unit", "on_hand", "reserved", "available",
-              "safety_level", "daily_consumption", "shared", "updated_at"]
+    header = [
+        "center",
+        "nation",
+        "nsn",
+        "item",
+        "supply_class",
+        "unit",
+        "on_hand",
+        "reserved",
+        "available",
+        "safety_level",
+        "daily_consumption",
+        "shared",
+        "updated_at",
+    ]
 
     def lines():
         yield writer.writerow(header)
         for s in rows.iterator(chunk_size=2000):
-            yield writer.writerow([s.center.code, s.nation.code, s.item.nsn, s.item.name, s.item.supply_class,
-                                   s.item.unit_of_issue, s.on_hand, s.reserved, s.available, s.safety_level,
-                                   s.daily_consumption, "yes" if s.shared else "no", s.updated_at.isoformat()])
+            yield writer.writerow(
+                [
+                    s.center.code,
+                    s.nation.code,
+                    s.item.nsn,
+                    s.item.name,
+                    s.item.supply_class,
+                    s.item.unit_of_issue,
+                    s.on_hand,
+                    s.reserved,
+                    s.available,
+                    s.safety_level,
+                    s.daily_consumption,
+                    "yes" if s.shared else "no",
+                    s.updated_at.isoformat(),
+                ]
+            )
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="stocks.csv"'
@@ -104,9 +142,14 @@ def _stock_context(request, stock, forms=None, outcome=None):
         "can": can,
         "adjust_form": forms.get("adjust") or AdjustForm(),
         "count_form": forms.get("count") or CountForm(),
-        "settings_form": forms.get("settings") or StockSettingsForm(initial={
-            "safety_level": stock.safety_level, "daily_consumption": stock.daily_consumption,
-            "shared": stock.shared}),
+        "settings_form": forms.get("settings")
+        or StockSettingsForm(
+            initial={
+                "safety_level": stock.safety_level,
+                "daily_consumption": stock.daily_consumption,
+                "shared": stock.shared,
+            }
+        ),
         "outcome": outcome,
     }
 
@@ -116,15 +159,18 @@ def stock_detail(request, pk):
     """A stock: its figures, its chart, its ledger, its counts, its open flags, and the actions allowed."""
     stock = visible_or_404(visible_stocks(request.user), pk=pk)
     ledger = Paginator(stock.movements.select_related("actor", "request").order_by("-id"), 25).get_page(
-        request.GET.get("page"))
+        request.GET.get("page")
+    )
     context = _stock_context(request, stock)
-    context.update({
-        "ledger": ledger,
-        "counts": stock.counts.select_related("counted_by")[:10],
-        "shortfalls": Shortfall.objects.filter(stock=stock, resolved_at__isnull=True),
-        "discrepancies": Discrepancy.objects.filter(stock=stock, resolved_at__isnull=True),
-        "chart": chart_for_stock(stock),
-    })
+    context.update(
+        {
+            "ledger": ledger,
+            "counts": stock.counts.select_related("counted_by")[:10],
+            "shortfalls": Shortfall.objects.filter(stock=stock, resolved_at__isnull=True),
+            "discrepancies": Discrepancy.objects.filter(stock=stock, resolved_at__isnull=True),
+            "chart": chart_for_stock(stock),
+        }
+    )
     return render(request, "inventory/stock_detail.html", context)
 
 
@@ -139,14 +185,23 @@ def _stock_action(request, pk, action: str):
             outcome.status = 400
             outcome.errors = [e for errors in form.errors.values() for e in errors]
         elif action == "adjust":
-            services.adjust_stock(stock=stock, delta=form.cleaned_data["delta"], actor=request.user,
-                                  reason=form.cleaned_data["reason"])
+            services.adjust_stock(
+                stock=stock, delta=form.cleaned_data["delta"], actor=request.user, reason=form.cleaned_data["reason"]
+            )
             success = _("Adjustment booked.")
         elif action == "count":
-            source = CountSource.OPERATOR if stock.center_id in access.profile(request.user).operated_centers \
+            source = (
+                CountSource.OPERATOR
+                if stock.center_id in access.profile(request.user).operated_centers
                 else CountSource.OFFICER
-            services.record_count(stock=stock, counted_quantity=form.cleaned_data["counted_quantity"],
-                                  counted_by=request.user, source=source, note=form.cleaned_data["note"])
+            )
+            services.record_count(
+                stock=stock,
+                counted_quantity=form.cleaned_data["counted_quantity"],
+                counted_by=request.user,
+                source=source,
+                note=form.cleaned_data["note"],
+            )
             success = _("Count recorded.")
         else:
             services.update_stock_settings(stock=stock, actor=request.user, **form.cleaned_data)
@@ -161,20 +216,22 @@ def _stock_action(request, pk, action: str):
             context["success"] = success
         if fragment:
             return render(request, "inventory/_stock_panel.html", context)
-        context.update({"ledger": Paginator(fresh.movements.select_related("actor", "request").order_by("-id"),
-                                            25).get_page(1),
-                        "counts": fresh.counts.select_related("counted_by")[:10],
-                        "shortfalls": Shortfall.objects.filter(stock=fresh, resolved_at__isnull=True),
-                        "discrepancies": Discrepancy.objects.filter(stock=fresh, resolved_at__isnull=True),
-                        "chart": chart_for_stock(fresh)})
+        context.update(
+            {
+                "ledger": Paginator(fresh.movements.select_related("actor", "request").order_by("-id"), 25).get_page(1),
+                "counts": fresh.counts.select_related("counted_by")[:10],
+                "shortfalls": Shortfall.objects.filter(stock=fresh, resolved_at__isnull=True),
+                "discrepancies": Discrepancy.objects.filter(stock=fresh, resolved_at__isnull=True),
+                "chart": chart_for_stock(fresh),
+            }
+        )
         return render(request, "inventory/stock_detail.html", context)
 
     if request.htmx and outcome.ok:
         response = render_page(True)
         response["HX-Refresh"] = "true"  # balances, ledger and chart all changed: reload the page
         return response
-    return finish(request, outcome, render=render_page, redirect_to=reverse("stock-detail", args=[pk]),
-                  success=success)
+    return finish(request, outcome, render=render_page, redirect_to=reverse("stock-detail", args=[pk]), success=success)
 
 
 @login_required
@@ -206,25 +263,38 @@ def center_detail(request, code):
     """A center and its pool as the user may see it: per item, totals over the visible stocks (on hand,
     reserved, available, shared available) and, by nation, the stocks themselves.  Totals are computed from
     visible rows only, so the page never reveals the sum of another nation's private stock."""
-    center = visible_or_404(LogisticsCenter.objects.select_related("host_nation").prefetch_related(
-        "participants"), code=code)
+    center = visible_or_404(
+        LogisticsCenter.objects.select_related("host_nation").prefetch_related("participants"), code=code
+    )
     visible = Stock.objects.visible_to(request.user).filter(center=center)
     q = request.GET.get("q", "").strip()
     if q:
         visible = visible.filter(Q(item__nsn__startswith=q) | Q(item__name__icontains=q))
     available = F("on_hand") - F("reserved")
-    pool = (visible.values("item_id", "item__nsn", "item__name", "item__unit_of_issue")
-            .annotate(on_hand_total=Sum("on_hand"), reserved_total=Sum("reserved"),
-                      available_total=Sum(available),
-                      shared_available=Sum(Case(When(shared=True, then=available), default=Value(0))))
-            .order_by("item__nsn"))
+    pool = (
+        visible.values("item_id", "item__nsn", "item__name", "item__unit_of_issue")
+        .annotate(
+            on_hand_total=Sum("on_hand"),
+            reserved_total=Sum("reserved"),
+            available_total=Sum(available),
+            shared_available=Sum(Case(When(shared=True, then=available), default=Value(0))),
+        )
+        .order_by("item__nsn")
+    )
     page = Paginator(pool, 50).get_page(request.GET.get("page"))
     item_ids = [row["item_id"] for row in page]
     by_item: dict[int, list] = {}
     for stock in visible.filter(item_id__in=item_ids).select_related("nation").order_by("nation__code"):
         by_item.setdefault(stock.item_id, []).append(stock)
     rows = [(row, by_item.get(row["item_id"], [])) for row in page]
-    return render(request, "inventory/center_detail.html", {
-        "center": center, "page": page, "rows": rows, "q": q,
-        "can_reconcile": access.can(request.user, "reconciliation.start", center),
-    })
+    return render(
+        request,
+        "inventory/center_detail.html",
+        {
+            "center": center,
+            "page": page,
+            "rows": rows,
+            "q": q,
+            "can_reconcile": access.can(request.user, "reconciliation.start", center),
+        },
+    )

@@ -36,6 +36,7 @@ OFFICER_ROLES = (Role.LOGISTICS, Role.LIAISON)
 
 # --- subqueries: ids of the nations / centers a user acts for ------------------------------------------------
 
+
 def _codenames(roles) -> list[str]:
     return [ROLE_PERMISSIONS[r][1] for r in roles]
 
@@ -45,12 +46,12 @@ def nation_ids_for(user, roles=OFFICER_ROLES) -> QuerySet:
     if not getattr(user, "is_authenticated", False):
         return Nation.objects.none().values("id")
     codenames = _codenames(roles)
-    via_group = NationGroupObjectPermission.objects.filter(
-        group__user=user, permission__codename__in=codenames
-    ).values("content_object_id")
-    via_user = NationUserObjectPermission.objects.filter(
-        user=user, permission__codename__in=codenames
-    ).values("content_object_id")
+    via_group = NationGroupObjectPermission.objects.filter(group__user=user, permission__codename__in=codenames).values(
+        "content_object_id"
+    )
+    via_user = NationUserObjectPermission.objects.filter(user=user, permission__codename__in=codenames).values(
+        "content_object_id"
+    )
     return Nation.objects.filter(Q(id__in=via_group) | Q(id__in=via_user)).values("id")
 
 
@@ -61,9 +62,9 @@ def center_ids_operated_by(user) -> QuerySet:
     if not getattr(user, "is_authenticated", False):
         return LogisticsCenter.objects.none().values("id")
     codename = ROLE_PERMISSIONS[Role.OPERATOR][1]
-    via_group = CenterGroupObjectPermission.objects.filter(
-        group__user=user, permission__codename=codename
-    ).values("content_object_id")
+    via_group = CenterGroupObjectPermission.objects.filter(group__user=user, permission__codename=codename).values(
+        "content_object_id"
+    )
     via_user = CenterUserObjectPermission.objects.filter(user=user, permission__codename=codename).values(
         "content_object_id"
     )
@@ -100,6 +101,7 @@ def sees_everything(user) -> bool:
 
 
 # --- a per-request snapshot for action checks ------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AccessProfile:
@@ -173,9 +175,14 @@ def _grant_rows(user) -> list[tuple[str, int]]:
     if _GRANTS_SQL is None:
         _GRANTS_SQL = _grants_sql()
     app_label, coordinator = ROLE_PERMISSIONS[Role.COORDINATOR]
-    params = {"user": user.pk, "logistics": ROLE_PERMISSIONS[Role.LOGISTICS][1],
-              "liaison": ROLE_PERMISSIONS[Role.LIAISON][1], "operator": ROLE_PERMISSIONS[Role.OPERATOR][1],
-              "coordinator_app": app_label, "coordinator": coordinator}
+    params = {
+        "user": user.pk,
+        "logistics": ROLE_PERMISSIONS[Role.LOGISTICS][1],
+        "liaison": ROLE_PERMISSIONS[Role.LIAISON][1],
+        "operator": ROLE_PERMISSIONS[Role.OPERATOR][1],
+        "coordinator_app": app_label,
+        "coordinator": coordinator,
+    }
     with connection.cursor() as cursor:
         cursor.execute(_GRANTS_SQL, params)
         return cursor.fetchall()
@@ -215,6 +222,7 @@ def forget_profile(user) -> None:
 
 
 # --- actions ----------------------------------------------------------------------------------------------------
+
 
 def _request_rules(p: AccessProfile, r) -> dict[str, bool]:
     requester_officer = r.requesting_nation_id in p.logistics_nations
@@ -295,9 +303,12 @@ def _may_acknowledge(p: AccessProfile, flag) -> bool:
         return stock.nation_id in p.officer_nations or stock.center_id in p.operated_centers
     request = getattr(flag, "request", None)
     if request is not None:
-        return (request.requesting_nation_id in p.officer_nations or request.supplying_nation_id in p.officer_nations
-                or request.source_center_id in p.operated_centers
-                or request.destination_center_id in p.operated_centers)
+        return (
+            request.requesting_nation_id in p.officer_nations
+            or request.supplying_nation_id in p.officer_nations
+            or request.source_center_id in p.operated_centers
+            or request.destination_center_id in p.operated_centers
+        )
     return getattr(flag, "center_id", None) in p.operated_centers
 
 
@@ -310,6 +321,7 @@ def require(user, action: str, obj) -> None:
 
 
 # --- granting roles ---------------------------------------------------------------------------------------------
+
 
 def role_group(role: str, target=None) -> Group:
     """The group holding `role` for `target` (a Nation, a LogisticsCenter, or None for coordinators).

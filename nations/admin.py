@@ -50,8 +50,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
 class GrantRoleForm(forms.Form):
     _selected_action = forms.CharField(widget=forms.MultipleHiddenInput)
     role = forms.ChoiceField(choices=Role.choices)
-    target = forms.CharField(required=False, help_text="Nation code (FRA) or center code (MLC-NORTH); "
-                                                       "empty for coordinators.")
+    target = forms.CharField(
+        required=False, help_text="Nation code (FRA) or center code (MLC-NORTH); empty for coordinators."
+    )
 
 
 def resolve_role_target(role: str, code: str | None):
@@ -86,8 +87,11 @@ def grant_role_action(modeladmin, request, queryset):
             modeladmin.message_user(request, f"Granted to {queryset.count()} user(s).", messages.SUCCESS)
             return None
     form = GrantRoleForm(initial={"_selected_action": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)})
-    return render(request, "admin/grant_role.html", {"form": form, "users": queryset, "title": "Grant a role",
-                                                     "opts": modeladmin.model._meta})
+    return render(
+        request,
+        "admin/grant_role.html",
+        {"form": form, "users": queryset, "title": "Grant a role", "opts": modeladmin.model._meta},
+    )
 
 
 # Extend Django's user admin with the one-step role grant.

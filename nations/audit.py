@@ -74,8 +74,17 @@ def _nation_id(nation) -> int | None:
     return nation.pk
 
 
-def record(kind: str, *, summary: str, actor=None, nation: Nation | int | None = None, obj=None,
-           details: dict[str, Any] | None = None, username: str | None = None, request=None) -> AuditEntry:
+def record(
+    kind: str,
+    *,
+    summary: str,
+    actor=None,
+    nation: Nation | int | None = None,
+    obj=None,
+    details: dict[str, Any] | None = None,
+    username: str | None = None,
+    request=None,
+) -> AuditEntry:
     """Write one entry.  Call it inside the transaction of the event, so both commit or neither does.
 
     `actor` defaults to the signed-in user of the request being served (None for jobs and commands);
@@ -93,14 +102,18 @@ def record(kind: str, *, summary: str, actor=None, nation: Nation | int | None =
     if getattr(token, "prefix", None):  # the call came with an API token: say which one
         details.setdefault("api_token", token.prefix)
     return AuditEntry.objects.create(
-        at=timezone.now(), kind=kind, actor=actor,
+        at=timezone.now(),
+        kind=kind,
+        actor=actor,
         username=(username if username is not None else getattr(actor, "username", "")) or "",
         nation_id=_nation_id(nation),
         object_type=obj._meta.label_lower if obj is not None else "",
         object_id=str(obj.pk) if obj is not None else "",
         object_repr=str(obj)[:200] if obj is not None else "",
-        summary=summary[:500], details=details,
-        ip_address=client_ip(request), path=(request.path[:300] if request is not None else ""),
+        summary=summary[:500],
+        details=details,
+        ip_address=client_ip(request),
+        path=(request.path[:300] if request is not None else ""),
     )
 
 
@@ -112,27 +125,42 @@ def home_nation_id(user) -> int | None:
     system_nation = ServiceAccount.objects.filter(user=user).values_list("nation_id", flat=True).first()
     if system_nation is not None:
         return system_nation
-    nations = set(NationGroupObjectPermission.objects.filter(
-        group__user=user, permission__codename__in=_OFFICER_CODENAMES).values_list("content_object_id", flat=True))
-    nations |= set(NationUserObjectPermission.objects.filter(
-        user=user, permission__codename__in=_OFFICER_CODENAMES).values_list("content_object_id", flat=True))
+    nations = set(
+        NationGroupObjectPermission.objects.filter(
+            group__user=user, permission__codename__in=_OFFICER_CODENAMES
+        ).values_list("content_object_id", flat=True)
+    )
+    nations |= set(
+        NationUserObjectPermission.objects.filter(user=user, permission__codename__in=_OFFICER_CODENAMES).values_list(
+            "content_object_id", flat=True
+        )
+    )
     return nations.pop() if len(nations) == 1 else None
 
 
 # --- events the services report ----------------------------------------------------------------------------------
 
+
 def token_issued(token) -> AuditEntry:
     expires = token.expires_at.isoformat() if token.expires_at else None
-    return record(AuditKind.TOKEN_ISSUED, obj=token, nation=home_nation_id(token.user),
-                  summary=f"API token {token.prefix}… issued to {token.user.username}"
-                          + (f", expires {token.expires_at:%Y-%m-%d}" if token.expires_at else ", no expiry"),
-                  details={"user": token.user.username, "name": token.name, "expires_at": expires})
+    return record(
+        AuditKind.TOKEN_ISSUED,
+        obj=token,
+        nation=home_nation_id(token.user),
+        summary=f"API token {token.prefix}… issued to {token.user.username}"
+        + (f", expires {token.expires_at:%Y-%m-%d}" if token.expires_at else ", no expiry"),
+        details={"user": token.user.username, "name": token.name, "expires_at": expires},
+    )
 
 
 def token_revoked(token) -> AuditEntry:
-    return record(AuditKind.TOKEN_REVOKED, obj=token, nation=home_nation_id(token.user),
-                  summary=f"API token {token.prefix}… of {token.user.username} revoked",
-                  details={"user": token.user.username, "name": token.name})
+    return record(
+        AuditKind.TOKEN_REVOKED,
+        obj=token,
+        nation=home_nation_id(token.user),
+        summary=f"API token {token.prefix}… of {token.user.username} revoked",
+        details={"user": token.user.username, "name": token.name},
+    )
 
 
 # The side of a request that makes each transition: the supplier approves, rejects and dispatches; the requester
@@ -145,21 +173,39 @@ def request_transition(event) -> AuditEntry:
     request = event.request
     acting_side = request.supplying_nation_id if event.to_status in _SUPPLIER_STATUSES else request.requesting_nation_id
     moved = f"{event.from_status} → {event.to_status}" if event.from_status else f"created as {event.to_status}"
-    return record(AuditKind.REQUEST_TRANSITION, actor=event.actor, nation=acting_side, obj=request,
-                  summary=f"{request} {moved}" + (f" ({event.quantity})" if event.quantity is not None else ""),
-                  details={"from_status": event.from_status, "to_status": event.to_status,
-                           "quantity": event.quantity, "comment": event.comment, "event": event.pk,
-                           "requesting_nation": request.requesting_nation_id,
-                           "supplying_nation": request.supplying_nation_id})
+    return record(
+        AuditKind.REQUEST_TRANSITION,
+        actor=event.actor,
+        nation=acting_side,
+        obj=request,
+        summary=f"{request} {moved}" + (f" ({event.quantity})" if event.quantity is not None else ""),
+        details={
+            "from_status": event.from_status,
+            "to_status": event.to_status,
+            "quantity": event.quantity,
+            "comment": event.comment,
+            "event": event.pk,
+            "requesting_nation": request.requesting_nation_id,
+            "supplying_nation": request.supplying_nation_id,
+        },
+    )
 
 
 def stock_adjusted(movement) -> AuditEntry:
     stock = movement.stock
-    return record(AuditKind.STOCK_ADJUSTED, actor=movement.actor, nation=stock.nation_id, obj=stock,
-                  summary=f"Stock {stock.pk} adjusted by {movement.quantity:+d} to {movement.balance_after}: "
-                          f"{movement.reason}",
-                  details={"quantity": movement.quantity, "balance_after": movement.balance_after,
-                           "reason": movement.reason, "movement": movement.pk})
+    return record(
+        AuditKind.STOCK_ADJUSTED,
+        actor=movement.actor,
+        nation=stock.nation_id,
+        obj=stock,
+        summary=f"Stock {stock.pk} adjusted by {movement.quantity:+d} to {movement.balance_after}: {movement.reason}",
+        details={
+            "quantity": movement.quantity,
+            "balance_after": movement.balance_after,
+            "reason": movement.reason,
+            "movement": movement.pk,
+        },
+    )
 
 
 def count_decided(*, discrepancy, user, accepted: bool, movement=None, comment: str = "") -> AuditEntry:
@@ -169,39 +215,67 @@ def count_decided(*, discrepancy, user, accepted: bool, movement=None, comment: 
         summary = f"Count #{discrepancy.count_id} of stock {stock.pk} accepted: {change}"
     else:
         summary = f"Count #{discrepancy.count_id} of stock {stock.pk} rejected: books kept at {discrepancy.expected}"
-    return record(AuditKind.COUNT_ACCEPTED if accepted else AuditKind.COUNT_REJECTED, actor=user,
-                  nation=stock.nation_id, obj=stock, summary=summary,
-                  details={"discrepancy": discrepancy.pk, "count": discrepancy.count_id,
-                           "counted": discrepancy.actual, "book": discrepancy.expected,
-                           "movement": movement.pk if movement is not None else None,
-                           "quantity": movement.quantity if movement is not None else 0, "comment": comment})
+    return record(
+        AuditKind.COUNT_ACCEPTED if accepted else AuditKind.COUNT_REJECTED,
+        actor=user,
+        nation=stock.nation_id,
+        obj=stock,
+        summary=summary,
+        details={
+            "discrepancy": discrepancy.pk,
+            "count": discrepancy.count_id,
+            "counted": discrepancy.actual,
+            "book": discrepancy.expected,
+            "movement": movement.pk if movement is not None else None,
+            "quantity": movement.quantity if movement is not None else 0,
+            "comment": comment,
+        },
+    )
 
 
 # --- events recorded from signals ---------------------------------------------------------------------------------
 
+
 def _on_login(sender, request, user, **kwargs):
-    record(AuditKind.LOGIN, actor=user, nation=home_nation_id(user), obj=user, request=request,
-           summary=f"{user.username} signed in")
+    record(
+        AuditKind.LOGIN,
+        actor=user,
+        nation=home_nation_id(user),
+        obj=user,
+        request=request,
+        summary=f"{user.username} signed in",
+    )
 
 
 def _on_login_failed(sender, credentials, request=None, **kwargs):
     # django-axes handled the failure first (its receiver was connected earlier) and marked a lockout on the request
     username = str(credentials.get("username") or "")[:150]
     locked = bool(getattr(request, "axes_locked_out", False))
-    record(AuditKind.LOGIN_FAILED, actor=None, username=username, request=request,
-           summary=f"Sign-in failed for {username or 'no username'}" + (" (locked out)" if locked else ""),
-           details={"locked_out": locked})
+    record(
+        AuditKind.LOGIN_FAILED,
+        actor=None,
+        username=username,
+        request=request,
+        summary=f"Sign-in failed for {username or 'no username'}" + (" (locked out)" if locked else ""),
+        details={"locked_out": locked},
+    )
 
 
 def _on_locked_out(sender, request, username, ip_address, **kwargs):
     """A lockout is recorded once, when it starts; attempts refused during it are failed sign-ins."""
     since = timezone.now() - settings.AXES_COOLOFF_TIME
-    if AuditEntry.objects.filter(kind=AuditKind.LOCKED_OUT, username=username or "", ip_address=ip_address,
-                                 at__gte=since).exists():
+    if AuditEntry.objects.filter(
+        kind=AuditKind.LOCKED_OUT, username=username or "", ip_address=ip_address, at__gte=since
+    ).exists():
         return
-    record(AuditKind.LOCKED_OUT, actor=None, username=(username or "")[:150], request=request,
-           summary=f"{username or 'no username'} from {ip_address} locked out after repeated failed sign-ins",
-           details={"cool_off_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)})
+    record(
+        AuditKind.LOCKED_OUT,
+        actor=None,
+        username=(username or "")[:150],
+        request=request,
+        summary=f"{username or 'no username'} from {ip_address} locked out after repeated failed sign-ins",
+        details={"cool_off_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)},
+    )
 
 
 def _roles_held_by_groups(group_ids) -> dict[int, list[tuple[Role, Any]]]:
@@ -212,16 +286,19 @@ def _roles_held_by_groups(group_ids) -> dict[int, list[tuple[Role, Any]]]:
 
     roles: dict[int, list[tuple[Role, Any]]] = {gid: [] for gid in group_ids}
     for grant in NationGroupObjectPermission.objects.filter(group_id__in=group_ids).select_related(
-            "permission", "content_object"):
+        "permission", "content_object"
+    ):
         if grant.permission.codename in _ROLE_BY_CODENAME:
             roles[grant.group_id].append((_ROLE_BY_CODENAME[grant.permission.codename], grant.content_object))
     for grant in CenterGroupObjectPermission.objects.filter(group_id__in=group_ids).select_related(
-            "permission", "content_object"):
+        "permission", "content_object"
+    ):
         if grant.permission.codename in _ROLE_BY_CODENAME:
             roles[grant.group_id].append((_ROLE_BY_CODENAME[grant.permission.codename], grant.content_object))
     coordinator = ROLE_PERMISSIONS[Role.COORDINATOR]
-    for gid in Group.objects.filter(id__in=group_ids, permissions__content_type__app_label=coordinator[0],
-                                    permissions__codename=coordinator[1]).values_list("id", flat=True):
+    for gid in Group.objects.filter(
+        id__in=group_ids, permissions__content_type__app_label=coordinator[0], permissions__codename=coordinator[1]
+    ).values_list("id", flat=True):
         roles[gid].append((Role.COORDINATOR, None))
     return roles
 
@@ -230,12 +307,20 @@ def _role_entry(granted: bool, user, role: Role | None, target, *, via: str, gro
     what = f"{role.label}" if role else f"membership of group {group.name}"
     scope = f" of {target.code}" if target is not None else (" (alliance-wide)" if role else "")
     verb = "granted to" if granted else "revoked from"
-    record(AuditKind.ROLE_GRANTED if granted else AuditKind.ROLE_REVOKED, obj=user,
-           nation=target if isinstance(target, Nation) else None,  # a center's operators act for no nation
-           summary=f"{what}{scope} {verb} {user.username}",
-           details={"user": user.username, "role": role.value if role else "",
-                    "target": getattr(target, "code", ""), "target_type": target._meta.model_name if target else "",
-                    "group": group.name if group is not None else "", "via": via})
+    record(
+        AuditKind.ROLE_GRANTED if granted else AuditKind.ROLE_REVOKED,
+        obj=user,
+        nation=target if isinstance(target, Nation) else None,  # a center's operators act for no nation
+        summary=f"{what}{scope} {verb} {user.username}",
+        details={
+            "user": user.username,
+            "role": role.value if role else "",
+            "target": getattr(target, "code", ""),
+            "target_type": target._meta.model_name if target else "",
+            "group": group.name if group is not None else "",
+            "via": via,
+        },
+    )
 
 
 def _on_groups_changed(sender, instance, action, reverse, model, pk_set, **kwargs):
@@ -258,8 +343,11 @@ def _on_groups_changed(sender, instance, action, reverse, model, pk_set, **kwarg
         return
     granted = action == "post_add"
     User = get_user_model()
-    pairs = ([(u, instance) for u in User.objects.filter(pk__in=pk_set)] if reverse
-             else [(instance, g) for g in Group.objects.filter(pk__in=pk_set)])
+    pairs = (
+        [(u, instance) for u in User.objects.filter(pk__in=pk_set)]
+        if reverse
+        else [(instance, g) for g in Group.objects.filter(pk__in=pk_set)]
+    )
     held = _roles_held_by_groups({group.pk for _, group in pairs})
     for user, group in pairs:
         roles = held.get(group.pk) or [(None, None)]
@@ -305,8 +393,9 @@ def connect_signals() -> None:
     user_locked_out.connect(_on_locked_out, dispatch_uid="audit_locked_out")
     user_model = get_user_model()
     m2m_changed.connect(_on_groups_changed, sender=user_model.groups.through, dispatch_uid="audit_groups")
-    m2m_changed.connect(_on_user_permissions_changed, sender=user_model.user_permissions.through,
-                        dispatch_uid="audit_user_permissions")
+    m2m_changed.connect(
+        _on_user_permissions_changed, sender=user_model.user_permissions.through, dispatch_uid="audit_user_permissions"
+    )
     for model in (NationUserObjectPermission, CenterUserObjectPermission):
         post_save.connect(_grant_receiver, sender=model, dispatch_uid=f"audit_grant_{model._meta.label_lower}")
         post_delete.connect(_revoke_receiver, sender=model, dispatch_uid=f"audit_revoke_{model._meta.label_lower}")

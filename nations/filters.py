@@ -15,12 +15,15 @@ def _start_of(day) -> datetime:
 
 class AuditEntryFilter(django_filters.FilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=AuditKind.choices, label=_("Event"))
-    actor = django_filters.CharFilter(field_name="username", lookup_expr="iexact",
-                                      label=_("User (actor, or username tried)"))
+    actor = django_filters.CharFilter(
+        field_name="username", lookup_expr="iexact", label=_("User (actor, or username tried)")
+    )
     nation = django_filters.CharFilter(field_name="nation__code", lookup_expr="iexact", label=_("Nation code"))
     date_from = django_filters.DateFilter(method="filter_date_from", label=_("From (date)"))
     date_to = django_filters.DateFilter(method="filter_date_to", label=_("To (date, inclusive)"))
-    object_type = django_filters.CharFilter(lookup_expr="iexact", label=_("Object type (e.g. coordination.supplyrequest)"))
+    object_type = django_filters.CharFilter(
+        lookup_expr="iexact", label=_("Object type (e.g. coordination.supplyrequest)")
+    )
     object_id = django_filters.CharFilter(label=_("Object id"))
 
     class Meta:

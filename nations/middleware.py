@@ -16,7 +16,10 @@ class RefuseNulCharacters:
         self.get_response = get_response
 
     def __call__(self, request):
-        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "") or (
-                request.method in ("POST", "PUT", "PATCH") and any(nul in request.body for nul in ENCODED_NUL)):
+        if (
+            "\x00" in request.path
+            or "%00" in request.META.get("QUERY_STRING", "")
+            or (request.method in ("POST", "PUT", "PATCH") and any(nul in request.body for nul in ENCODED_NUL))
+        ):
             raise BadRequest("NUL characters are not accepted.")
         return self.get_response(request)

@@ -18,11 +18,17 @@ ncb_validator = RegexValidator(r"^[0-9]{2}\Z", "Enter the two-digit NATO Codific
 
 
 class Nation(models.Model):
-    code = models.CharField(max_length=3, unique=True, validators=[alpha3_validator],
-                            help_text="ISO 3166-1 alpha-3 code, e.g. FRA.")
+    code = models.CharField(
+        max_length=3, unique=True, validators=[alpha3_validator], help_text="ISO 3166-1 alpha-3 code, e.g. FRA."
+    )
     name = models.CharField(max_length=100)
-    ncb_code = models.CharField("NCB code", max_length=2, unique=True, validators=[ncb_validator],
-                                help_text="Two-digit NATO Codification Bureau code.")
+    ncb_code = models.CharField(
+        "NCB code",
+        max_length=2,
+        unique=True,
+        validators=[ncb_validator],
+        help_text="Two-digit NATO Codification Bureau code.",
+    )
     active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -154,12 +160,25 @@ class AuditEntry(models.Model):
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     kind = models.CharField(max_length=24, choices=AuditKind.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="+", help_text="Empty for a failed sign-in and for system actions.")
-    username = models.CharField(max_length=150, blank=True,
-                                help_text="The actor's username then, or the username tried in a failed sign-in.")
-    nation = models.ForeignKey(Nation, on_delete=models.PROTECT, null=True, blank=True, related_name="+",
-                               help_text="The nation the event concerns (on whose side the actor acted).")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty for a failed sign-in and for system actions.",
+    )
+    username = models.CharField(
+        max_length=150, blank=True, help_text="The actor's username then, or the username tried in a failed sign-in."
+    )
+    nation = models.ForeignKey(
+        Nation,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The nation the event concerns (on whose side the actor acted).",
+    )
     object_type = models.CharField(max_length=100, blank=True, help_text="app_label.model of the object.")
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=200, blank=True)

@@ -27,7 +27,10 @@ def issue_token(*, user, name: str = "", expires_in_days: int | None = None) -> 
         raise ValueError("A token must expire in at least one day.")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, name=name, prefix=raw[: len(TOKEN_PREFIX) + 6], key_hash=hash_token(raw),
+        user=user,
+        name=name,
+        prefix=raw[: len(TOKEN_PREFIX) + 6],
+        key_hash=hash_token(raw),
         expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
     )
     audit.token_issued(token)

@@ -21,7 +21,8 @@ CHARTS = 4
 
 def _requests(user):
     return SupplyRequest.objects.visible_to(user).select_related(
-        "requesting_nation", "supplying_nation", "item", "source_center", "destination_center")
+        "requesting_nation", "supplying_nation", "item", "source_center", "destination_center"
+    )
 
 
 @login_required
@@ -33,16 +34,28 @@ def home(request):
     if p.liaison_nations:
         queues.append(("approval", Q(status=RequestStatus.SUBMITTED, supplying_nation_id__in=p.liaison_nations)))
     if p.logistics_nations or p.operated_centers:
-        queues.append(("dispatch", Q(status=RequestStatus.APPROVED) & (
-            Q(supplying_nation_id__in=p.logistics_nations) | Q(source_center_id__in=p.operated_centers))))
-        queues.append(("receipt", Q(status=RequestStatus.DISPATCHED) & (
-            Q(requesting_nation_id__in=p.logistics_nations) | Q(destination_center_id__in=p.operated_centers))))
+        queues.append(
+            (
+                "dispatch",
+                Q(status=RequestStatus.APPROVED)
+                & (Q(supplying_nation_id__in=p.logistics_nations) | Q(source_center_id__in=p.operated_centers)),
+            )
+        )
+        queues.append(
+            (
+                "receipt",
+                Q(status=RequestStatus.DISPATCHED)
+                & (Q(requesting_nation_id__in=p.logistics_nations) | Q(destination_center_id__in=p.operated_centers)),
+            )
+        )
     if p.logistics_nations:
         queues.append(("draft", Q(status=RequestStatus.DRAFT, requesting_nation_id__in=p.logistics_nations)))
     # every queue's total in one query; then the first rows of each
     totals = requests.aggregate(**{name: Count("id", filter=condition) for name, condition in queues}) if queues else {}
-    queue_rows = [(name, list(requests.filter(condition).order_by("required_by", "id")[:QUEUE_SIZE]), totals[name])
-                  for name, condition in queues]
+    queue_rows = [
+        (name, list(requests.filter(condition).order_by("required_by", "id")[:QUEUE_SIZE]), totals[name])
+        for name, condition in queues
+    ]
 
     shortfalls = Shortfall.objects.visible_to(user).filter(resolved_at__isnull=True)
     if p.officer_nations:  # an officer's dashboard is about their nation; operators and coordinators see their scope
@@ -57,24 +70,32 @@ def home(request):
         own_stocks = own_stocks.filter(nation_id__in=p.officer_nations)
     # the four ids first, from the stock rows alone; then those four with their nation, center and item (joining
     # every candidate before sorting made this the dashboard's slowest query)
-    closest_ids = list(own_stocks.annotate(margin=SAFETY_MARGIN).order_by("margin", "id")
-                       .values_list("id", flat=True)[:CHARTS])
+    closest_ids = list(
+        own_stocks.annotate(margin=SAFETY_MARGIN).order_by("margin", "id").values_list("id", flat=True)[:CHARTS]
+    )
     by_id = Stock.objects.select_related("nation", "center", "item").in_bulk(closest_ids)
     closest = [by_id[pk] for pk in closest_ids]
     charts = list(zip(closest, charts_for_stocks(closest), strict=True))
 
-    activity = (RequestEvent.objects.filter(request__in=requests.values("id"))
-                .select_related("request", "actor").order_by("-at", "-id")[:QUEUE_SIZE])
-    return render(request, "nations/home.html", {
-        "roles": access.roles_of(user),
-        "queues": queue_rows,
-        "shortfalls_by_severity": by_severity,
-        "worst_shortfalls": worst,
-        "open_discrepancies": Discrepancy.objects.visible_to(user).filter(resolved_at__isnull=True).count(),
-        "charts": charts,
-        "activity": activity,
-        "last_run": ReconciliationRun.objects.order_by("-id").first(),
-    })
+    activity = (
+        RequestEvent.objects.filter(request__in=requests.values("id"))
+        .select_related("request", "actor")
+        .order_by("-at", "-id")[:QUEUE_SIZE]
+    )
+    return render(
+        request,
+        "nations/home.html",
+        {
+            "roles": access.roles_of(user),
+            "queues": queue_rows,
+            "shortfalls_by_severity": by_severity,
+            "worst_shortfalls": worst,
+            "open_discrepancies": Discrepancy.objects.visible_to(user).filter(resolved_at__isnull=True).count(),
+            "charts": charts,
+            "activity": activity,
+            "last_run": ReconciliationRun.objects.order_by("-id").first(),
+        },
+    )
 
 
 @login_required
@@ -88,5 +109,4 @@ def audit_log(request):
     page = Paginator(audit_filter.qs, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(request, "nations/audit_log.html", {"filter": audit_filter, "page": page,
-                                                      "query": query.urlencode()})
+    return render(request, "nations/audit_log.html", {"filter": audit_filter, "page": page, "query": query.urlencode()})

@@ -14,7 +14,9 @@ from inventory.models import CenterKind, Item, LogisticsCenter, MovementKind, St
 from inventory.services import lock_stock, post_movement
 from nations.models import Nation
 
-_alpha3 = (f"{a}{b}{c}" for a, b, c in itertools.product("QXZ", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+_alpha3 = (
+    f"{a}{b}{c}" for a, b, c in itertools.product("QXZ", "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+)
 _ncb = (f"{n:02d}" for n in itertools.cycle(range(40, 100)))
 
 
@@ -78,8 +80,13 @@ def stock_with(on_hand: int = 0, *, actor=None, **kwargs) -> Stock:
     if on_hand:
         actor = actor or UserFactory(username="ledger-seeder")
         with transaction.atomic():  # through the service, so the movement is chained like any other
-            post_movement(stock=lock_stock(stock.pk), kind=MovementKind.RECEIPT, quantity=on_hand, actor=actor,
-                          reason="test receipt")
+            post_movement(
+                stock=lock_stock(stock.pk),
+                kind=MovementKind.RECEIPT,
+                quantity=on_hand,
+                actor=actor,
+                reason="test receipt",
+            )
         stock.refresh_from_db()
     return stock
 

@@ -64,9 +64,17 @@ def prepare_scenario(world) -> None:
 
     def raise_request(requester: str, requesting, supplying, item, source, destination):
         return services.create_request(
-            requester=u[requester], requesting_nation=requesting, supplying_nation=supplying, item=item,
-            source_center=source, destination_center=destination, quantity=5, justification="Fuzzing",
-            required_by=timezone.localdate() + dt.timedelta(days=10), submit=True)
+            requester=u[requester],
+            requesting_nation=requesting,
+            supplying_nation=supplying,
+            item=item,
+            source_center=source,
+            destination_center=destination,
+            quantity=5,
+            justification="Fuzzing",
+            required_by=timezone.localdate() + dt.timedelta(days=10),
+            submit=True,
+        )
 
     for _ in range(2):  # submitted, for DEU's liaison officer to approve or reject, or their raisers to cancel
         raise_request("fra_logistics", world.fra, world.deu, world.fuel, world.mlc_a, world.nat_f)
@@ -121,11 +129,21 @@ class Pool:
         from inventory.models import Item, LogisticsCenter, Movement, Stock, StockReport
         from nations.models import Nation
 
-        models = {"stocks": Stock, "movements": Movement, "stock-reports": StockReport, "requests": SupplyRequest,
-                  "shortfalls": Shortfall, "discrepancies": Discrepancy, "reconciliations": ReconciliationRun,
-                  "notifications": Notification, "webhooks": WebhookEndpoint}
+        models = {
+            "stocks": Stock,
+            "movements": Movement,
+            "stock-reports": StockReport,
+            "requests": SupplyRequest,
+            "shortfalls": Shortfall,
+            "discrepancies": Discrepancy,
+            "reconciliations": ReconciliationRun,
+            "notifications": Notification,
+            "webhooks": WebhookEndpoint,
+        }
         return cls(
-            ids={name: list(model.objects.order_by("pk").values_list("pk", flat=True)) for name, model in models.items()},
+            ids={
+                name: list(model.objects.order_by("pk").values_list("pk", flat=True)) for name, model in models.items()
+            },
             nations=list(Nation.objects.order_by("code").values_list("code", flat=True)),
             centers=list(LogisticsCenter.objects.order_by("code").values_list("code", flat=True)),
             nsns=list(Item.objects.order_by("nsn").values_list("nsn", flat=True)),
@@ -209,14 +227,17 @@ class FuzzResult:
         """Cases per operation and how they were answered: which operations the run reached past refusals."""
         lines = [f"{'operation':<48} {'cases':>6} {'2xx':>5} {'4xx':>5} {'5xx':>5}"]
         for label, classes in sorted(self.by_operation.items()):
-            lines.append(f"{label:<48} {sum(classes.values()):>6} {classes['2xx']:>5} {classes['4xx']:>5} "
-                         f"{classes['5xx']:>5}")
+            lines.append(
+                f"{label:<48} {sum(classes.values()):>6} {classes['2xx']:>5} {classes['4xx']:>5} {classes['5xx']:>5}"
+            )
         return lines
 
     def report(self) -> str:
-        lines = [f"cases: {self.cases} in {self.seconds:.1f} s ({self.cases / max(self.seconds, 1e-9):.1f}/s)",
-                 "statuses: " + ", ".join(f"{s}: {n}" for s, n in sorted(self.statuses.items())),
-                 "failures: " + (", ".join(f"{k}: {n}" for k, n in self.failures.most_common()) or "none")]
+        lines = [
+            f"cases: {self.cases} in {self.seconds:.1f} s ({self.cases / max(self.seconds, 1e-9):.1f}/s)",
+            "statuses: " + ", ".join(f"{s}: {n}" for s, n in sorted(self.statuses.items())),
+            "failures: " + (", ".join(f"{k}: {n}" for k, n in self.failures.most_common()) or "none"),
+        ]
         for (kind, operation, status), n in sorted(self.where.items()):
             lines.append(f"  {kind}: {operation} -> {status} ({n})")
         for (kind, operation, status), texts in sorted(self.examples.items(), key=str):
@@ -225,8 +246,9 @@ class FuzzResult:
         return "\n".join(lines)
 
 
-def fuzz(schema, tokens: dict[str, str], *, cases: int, seed: int = 0, seconds: float | None = None,
-         pool: Pool | None = None) -> FuzzResult:
+def fuzz(
+    schema, tokens: dict[str, str], *, cases: int, seed: int = 0, seconds: float | None = None, pool: Pool | None = None
+) -> FuzzResult:
     """Send `cases` generated cases (fewer if `seconds` run out) as the roles of `tokens`; check each response.
 
     Failures are counted by kind, not raised, so a long run reports everything it met."""
@@ -241,8 +263,13 @@ def fuzz(schema, tokens: dict[str, str], *, cases: int, seed: int = 0, seconds: 
     rng = random.Random(seed)
 
     @hypothesis_seed(seed)
-    @settings(max_examples=cases, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=cases,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=st.one_of(positive, positive, negative))
     def one(case):
         if seconds is not None and time.monotonic() - started > seconds:
@@ -259,13 +286,18 @@ def fuzz(schema, tokens: dict[str, str], *, cases: int, seed: int = 0, seconds: 
         except Exception as exc:  # the application raised instead of answering: a server error
             transaction.savepoint_rollback(savepoint)
             result.cases += 1
-            result.record("Server error (exception)", case.operation.label, None,
-                          f"{case.operation.label} as {role}: {exc!r}")
+            result.record(
+                "Server error (exception)", case.operation.label, None, f"{case.operation.label} as {role}: {exc!r}"
+            )
             return
         if _transaction_aborted():
             transaction.savepoint_rollback(savepoint)
-            result.record("Database error left the transaction aborted", case.operation.label, response.status_code,
-                          _describe(case, role, response, None))
+            result.record(
+                "Database error left the transaction aborted",
+                case.operation.label,
+                response.status_code,
+                _describe(case, role, response, None),
+            )
         else:
             transaction.savepoint_commit(savepoint)
         result.cases += 1
@@ -276,11 +308,13 @@ def fuzz(schema, tokens: dict[str, str], *, cases: int, seed: int = 0, seconds: 
             case.validate_response(response, checks=CHECKS, headers=headers)
         except FailureGroup as group:
             for failure in group.exceptions:
-                result.record(failure.title, case.operation.label, response.status_code,
-                              _describe(case, role, response, failure))
+                result.record(
+                    failure.title, case.operation.label, response.status_code, _describe(case, role, response, failure)
+                )
         except Failure as failure:
-            result.record(failure.title, case.operation.label, response.status_code,
-                          _describe(case, role, response, failure))
+            result.record(
+                failure.title, case.operation.label, response.status_code, _describe(case, role, response, failure)
+            )
 
     with in_this_transaction():
         one()
@@ -299,12 +333,15 @@ def _transaction_aborted() -> bool:
 def _describe(case, role: str, response, failure) -> str:
     body = response.content[:300].decode(errors="replace") if hasattr(response, "content") else ""
     message = failure.message.strip()[:600] if failure is not None else ""
-    return (f"{case.operation.label} as {role}: {message}\n"
-            f"  sent path={case.path_parameters} query={case.query} body={str(case.body)[:300]}\n"
-            f"  answered {response.status_code}: {body}")
+    return (
+        f"{case.operation.label} as {role}: {message}\n"
+        f"  sent path={case.path_parameters} query={case.query} body={str(case.body)[:300]}\n"
+        f"  answered {response.status_code}: {body}"
+    )
 
 
 # --- the books afterwards -----------------------------------------------------------------------------------------
+
 
 def broken_invariants() -> list[str]:
     """What is wrong with the books: on_hand against the ledger, reserved against the approved requests not yet
@@ -316,19 +353,26 @@ def broken_invariants() -> list[str]:
     problems = []
     with connection.cursor() as cursor:
         for center in LogisticsCenter.objects.order_by("id").values_list("id", flat=True):
-            for kind, findings in (("on_hand != ledger", LEDGER_FINDINGS), ("reserved != approved", RESERVATION_FINDINGS)):
+            for kind, findings in (
+                ("on_hand != ledger", LEDGER_FINDINGS),
+                ("reserved != approved", RESERVATION_FINDINGS),
+            ):
                 cursor.execute(findings, {"center": center})
                 problems += [f"stock {row[0]}: {kind} (expected {row[2]}, found {row[3]})" for row in cursor.fetchall()]
-        cursor.execute("SELECT id, on_hand, reserved FROM inventory_stock "
-                       "WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand")
-        problems += [f"stock {pk}: out of bounds (on_hand {on_hand}, reserved {reserved})"
-                     for pk, on_hand, reserved in cursor.fetchall()]
+        cursor.execute(
+            "SELECT id, on_hand, reserved FROM inventory_stock WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand"
+        )
+        problems += [
+            f"stock {pk}: out of bounds (on_hand {on_hand}, reserved {reserved})"
+            for pk, on_hand, reserved in cursor.fetchall()
+        ]
         cursor.execute("""
             SELECT s.id, s.on_hand, m.balance_after FROM inventory_stock s
             JOIN inventory_movement m ON m.id = (SELECT max(id) FROM inventory_movement WHERE stock_id = s.id)
             WHERE m.balance_after <> s.on_hand""")
-        problems += [f"stock {pk}: last balance_after {after} != on_hand {on_hand}"
-                     for pk, on_hand, after in cursor.fetchall()]
+        problems += [
+            f"stock {pk}: last balance_after {after} != on_hand {on_hand}" for pk, on_hand, after in cursor.fetchall()
+        ]
     if hash_chains_checked():
         out = io.StringIO()
         try:

@@ -59,7 +59,6 @@ STOCKS = ["deu_private", "deu_shared", "fra_private", "ita_shared", "ita_private
 REQUESTS = ["r1", "r2", "r3", "r4"]
 
 
-
 @pytest.fixture
 def world():
     fra = NationFactory(code="FRA", name="France", ncb_code="14")

@@ -6,13 +6,21 @@ from django.contrib import admin
 
 PORTAL_APPS = ("nations", "inventory", "coordination")
 # guardian's per-object permission rows are managed from the Nation and LogisticsCenter pages ("Object permissions")
-MANAGED_ELSEWHERE = {"NationGroupObjectPermission", "NationUserObjectPermission", "CenterGroupObjectPermission",
-                     "CenterUserObjectPermission"}
+MANAGED_ELSEWHERE = {
+    "NationGroupObjectPermission",
+    "NationUserObjectPermission",
+    "CenterGroupObjectPermission",
+    "CenterUserObjectPermission",
+}
 
 
 def portal_models():
-    return [m for label in PORTAL_APPS for m in apps.get_app_config(label).get_models()
-            if m.__name__ not in MANAGED_ELSEWHERE and m.__name__ != "RequestEvent"]  # events: inline on requests
+    return [
+        m
+        for label in PORTAL_APPS
+        for m in apps.get_app_config(label).get_models()
+        if m.__name__ not in MANAGED_ELSEWHERE and m.__name__ != "RequestEvent"
+    ]  # events: inline on requests
 
 
 @pytest.mark.parametrize("model", portal_models(), ids=lambda m: m.__name__)

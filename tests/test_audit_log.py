@@ -48,6 +48,7 @@ def assert_recent(entry: AuditEntry) -> None:
 
 # --- sign-ins -------------------------------------------------------------------------------------------------------
 
+
 def test_a_sign_in_writes_one_entry_with_the_user_nation_and_address(world):
     user = world.users["fra_logistics"]
     response = Client().post("/login/", {"username": user.username, "password": PASSWORD})
@@ -98,6 +99,7 @@ def test_a_lockout_is_recorded_once_and_every_refused_attempt_as_a_failure(world
 
 # --- roles ----------------------------------------------------------------------------------------------------------
 
+
 def test_granting_and_revoking_a_role_each_write_one_entry(world):
     user = UserFactory(username="new-officer")
     access.grant_role(user, Role.LIAISON, world.ita)
@@ -140,9 +142,16 @@ def test_a_role_granted_in_the_admin_names_the_administrator(world):
     officer = UserFactory(username="to-promote")
     client = Client()
     client.force_login(admin)
-    response = client.post("/admin/auth/user/", {
-        "action": "grant_role_action", "_selected_action": [officer.pk], "apply": "1",
-        "role": "logistics", "target": "DEU"})
+    response = client.post(
+        "/admin/auth/user/",
+        {
+            "action": "grant_role_action",
+            "_selected_action": [officer.pk],
+            "apply": "1",
+            "role": "logistics",
+            "target": "DEU",
+        },
+    )
     assert response.status_code == 302
     entry = only_entry(AuditKind.ROLE_GRANTED, object_id=str(officer.pk))
     assert (entry.actor, entry.nation, entry.path) == (admin, world.deu, "/admin/auth/user/")
@@ -160,6 +169,7 @@ def test_a_role_given_to_one_user_directly_is_recorded(world):
 
 # --- tokens ---------------------------------------------------------------------------------------------------------
 
+
 def test_issuing_and_revoking_a_token_each_write_one_entry(world):
     system = world.users["fra_system"]
     token, _raw = issue_token(user=system, name="ERP", expires_in_days=30)
@@ -176,14 +186,24 @@ def test_issuing_and_revoking_a_token_each_write_one_entry(world):
 
 # --- requests and stock -----------------------------------------------------------------------------------------------
 
+
 def test_every_request_transition_writes_one_entry_for_the_side_that_made_it(world):
     request = make_request(world, RequestStatus.RECEIVED)
     trail = entries(AuditKind.REQUEST_TRANSITION, object_id=str(request.pk))
     assert [(e.details["from_status"], e.details["to_status"]) for e in trail] == [
-        ("", "draft"), ("draft", "submitted"), ("submitted", "approved"), ("approved", "dispatched"),
-        ("dispatched", "received")]
-    assert [e.username for e in trail] == ["fra-logistics", "fra-logistics", "deu-liaison", "deu-logistics",
-                                           "nat-f-operator"]
+        ("", "draft"),
+        ("draft", "submitted"),
+        ("submitted", "approved"),
+        ("approved", "dispatched"),
+        ("dispatched", "received"),
+    ]
+    assert [e.username for e in trail] == [
+        "fra-logistics",
+        "fra-logistics",
+        "deu-liaison",
+        "deu-logistics",
+        "nat-f-operator",
+    ]
     assert [e.nation.code for e in trail] == ["FRA", "FRA", "DEU", "DEU", "FRA"]
     assert all(e.object_type == "coordination.supplyrequest" and e.object_repr == request.reference for e in trail)
     assert [e.details["event"] for e in trail] == list(request.events.order_by("id").values_list("id", flat=True))
@@ -212,9 +232,17 @@ def test_a_stock_adjustment_writes_one_entry(world):
     movement = adjust_stock(stock=stock, delta=-3, actor=world.users["fra_logistics"], reason="Damaged in transit")
     entry = only_entry(AuditKind.STOCK_ADJUSTED)
     assert (entry.actor, entry.nation, entry.object_type, entry.object_id) == (
-        world.users["fra_logistics"], world.fra, "inventory.stock", str(stock.pk))
-    assert entry.details == {"quantity": -3, "balance_after": 47, "reason": "Damaged in transit",
-                             "movement": movement.pk}
+        world.users["fra_logistics"],
+        world.fra,
+        "inventory.stock",
+        str(stock.pk),
+    )
+    assert entry.details == {
+        "quantity": -3,
+        "balance_after": 47,
+        "reason": "Damaged in transit",
+        "movement": movement.pk,
+    }
     assert_recent(entry)
 
 
@@ -238,15 +266,20 @@ def test_accepting_and_rejecting_a_count_each_write_one_entry(world):
 
 # --- append-only ------------------------------------------------------------------------------------------------------
 
+
 def _an_entry(world) -> AuditEntry:
     issue_token(user=world.users["ita_system"])
     return AuditEntry.objects.latest("id")
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE nations_auditentry SET summary = 'nothing happened' WHERE id = %s",
-    "DELETE FROM nations_auditentry WHERE id = %s",
-], ids=["raw-update", "raw-delete"])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE nations_auditentry SET summary = 'nothing happened' WHERE id = %s",
+        "DELETE FROM nations_auditentry WHERE id = %s",
+    ],
+    ids=["raw-update", "raw-delete"],
+)
 def test_the_database_refuses_to_change_or_remove_an_entry(world, statement):
     entry = _an_entry(world)
     with pytest.raises((IntegrityError, DatabaseError)), transaction.atomic(), connection.cursor() as cursor:
@@ -265,6 +298,7 @@ def test_the_orm_cannot_change_or_remove_an_entry_either(world):
 
 
 # --- who reads it: the page ----------------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def admin_user(db):
@@ -330,6 +364,7 @@ def test_the_audit_page_filters_by_kind_actor_nation_and_date_and_pages_by_50(wo
 
 # --- who reads it: the API -------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("who", ["coordinator", "admin"])
 def test_coordinators_and_administrators_list_and_read_audit_events(world, admin_user, who):
     request = make_request(world, RequestStatus.SUBMITTED)
@@ -337,11 +372,25 @@ def test_coordinators_and_administrators_list_and_read_audit_events(world, admin
     response = client.get("/api/v1/audit-events/", {"kind": "request.transition", "nation": "FRA"})
     assert response.status_code == 200
     results = response.json()["results"]
-    assert [r["summary"] for r in results] == [f"{request.reference} draft → submitted",
-                                               f"{request.reference} created as draft (7)"]
+    assert [r["summary"] for r in results] == [
+        f"{request.reference} draft → submitted",
+        f"{request.reference} created as draft (7)",
+    ]
     first = results[0]
-    assert set(first) == {"id", "at", "kind", "actor", "nation", "object_type", "object_id", "object_repr",
-                          "summary", "details", "ip_address", "path"}
+    assert set(first) == {
+        "id",
+        "at",
+        "kind",
+        "actor",
+        "nation",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "summary",
+        "details",
+        "ip_address",
+        "path",
+    }
     assert (first["actor"], first["nation"], first["object_id"]) == ("fra-logistics", "FRA", str(request.pk))
     detail = client.get(f"/api/v1/audit-events/{first['id']}/")
     assert detail.status_code == 200 and detail.json() == first

@@ -22,8 +22,9 @@ def _bench_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     database = urlparse(os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/alliance"))
     env["BENCH_PG_SERVER"] = urlunparse(database._replace(path="", params="", query="", fragment=""))
-    env["LEDGER_BENCH_DB"] = "alliance_bench_ledger_smoke_" + re.sub(r"[^a-z0-9_]", "_",
-                                                                      database.path.strip("/").lower())
+    env["LEDGER_BENCH_DB"] = "alliance_bench_ledger_smoke_" + re.sub(
+        r"[^a-z0-9_]", "_", database.path.strip("/").lower()
+    )
     return env
 
 

@@ -45,8 +45,10 @@ def test_a_bulk_queryset_update_is_recorded_row_by_row(world):
 def test_a_raw_sql_update_is_recorded(world):
     request = make_request(world, RequestStatus.SUBMITTED)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE coordination_supplyrequest SET justification = %s WHERE id = %s",
-                       ["changed behind the portal's back", request.pk])
+        cursor.execute(
+            "UPDATE coordination_supplyrequest SET justification = %s WHERE id = %s",
+            ["changed behind the portal's back", request.pk],
+        )
     latest = history.SupplyRequestEvent.objects.filter(pgh_obj_id=request.pk).latest("pgh_id")
     assert (latest.pgh_label, latest.justification) == ("update", "changed behind the portal's back")
     assert latest.pgh_context is None  # nobody the portal knows: the change did not come through it
@@ -66,8 +68,9 @@ def test_stock_settings_are_recorded_before_and_after_but_quantities_are_not(wor
     adjust_stock(stock=stock, delta=-5, actor=world.users["fra_logistics"], reason="Spoiled")
     assert not history.StockSettingsEvent.objects.exists()  # on_hand moved: the ledger is its history
 
-    update_stock_settings(stock=stock, actor=world.users["fra_logistics"], safety_level=30,
-                          daily_consumption=Decimal("2.5"))
+    update_stock_settings(
+        stock=stock, actor=world.users["fra_logistics"], safety_level=30, daily_consumption=Decimal("2.5")
+    )
     before, after = history.StockSettingsEvent.objects.filter(pgh_obj_id=stock.pk).order_by("pgh_id")
     assert (before.pgh_label, before.safety_level, before.daily_consumption) == ("settings_from", 0, Decimal("0"))
     assert (after.pgh_label, after.safety_level, after.daily_consumption) == ("settings_to", 30, Decimal("2.5"))
@@ -77,13 +80,20 @@ def test_a_change_through_the_api_says_who_made_it_and_with_which_token(world):
     request = make_request(world, RequestStatus.SUBMITTED)
     system = world.users["fra_system"]
     token, raw = issue_token(user=system, name="ERP")
-    response = Client().post(f"/api/v1/requests/{request.pk}/cancel/", {"comment": "not needed"},
-                             content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = Client().post(
+        f"/api/v1/requests/{request.pk}/cancel/",
+        {"comment": "not needed"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
+    )
     assert response.status_code == 200
     event = history.SupplyRequestEvent.objects.filter(pgh_obj_id=request.pk).latest("pgh_id")
     assert event.status == RequestStatus.CANCELLED
-    assert event.pgh_context == {"user": system.pk, "url": f"/api/v1/requests/{request.pk}/cancel/",
-                                 "api_token": token.prefix}
+    assert event.pgh_context == {
+        "user": system.pk,
+        "url": f"/api/v1/requests/{request.pk}/cancel/",
+        "api_token": token.prefix,
+    }
 
 
 def test_a_change_in_the_browser_says_who_made_it(world):
@@ -91,8 +101,9 @@ def test_a_change_in_the_browser_says_who_made_it(world):
     stock = world.stocks["fra_private"]
     client = Client()
     client.force_login(officer)
-    response = client.post(f"/stocks/{stock.pk}/settings/", {"safety_level": "12", "daily_consumption": "1",
-                                                             "shared": "on"})
+    response = client.post(
+        f"/stocks/{stock.pk}/settings/", {"safety_level": "12", "daily_consumption": "1", "shared": "on"}
+    )
     assert response.status_code in (200, 302)
     after = history.StockSettingsEvent.objects.filter(pgh_obj_id=stock.pk, pgh_label="settings_to").get()
     assert after.shared is True and after.safety_level == 12
@@ -106,8 +117,9 @@ def test_role_grants_are_recorded_in_the_group_membership_history(world):
     membership = history.UserGroupEvent.objects.filter(user_id=user.pk).get()
     assert (membership.pgh_label, membership.group_id) == ("insert", group.pk)
     access.revoke_role(user, Role.LOGISTICS, world.ita)
-    assert list(history.UserGroupEvent.objects.filter(user_id=user.pk).order_by("pgh_id")
-                .values_list("pgh_label", flat=True)) == ["insert", "delete"]
+    assert list(
+        history.UserGroupEvent.objects.filter(user_id=user.pk).order_by("pgh_id").values_list("pgh_label", flat=True)
+    ) == ["insert", "delete"]
 
 
 def test_a_superuser_flag_and_a_password_change_are_recorded_without_the_hash(world):
@@ -134,15 +146,17 @@ def test_token_use_is_not_an_event_but_revocation_is(world):
 
 def test_a_new_webhook_secret_is_an_event_without_the_secret(world):
     client = session_client(world.users["fra_logistics"])
-    created = client.post("/api/v1/webhooks/", {"url": "https://erp.example/hook", "secret": "s" * 32},
-                          format="json")
+    created = client.post("/api/v1/webhooks/", {"url": "https://erp.example/hook", "secret": "s" * 32}, format="json")
     assert created.status_code == 201, created.content
     endpoint_id = created.json()["id"]
     from coordination.models import WebhookEndpoint
 
     WebhookEndpoint.objects.filter(pk=endpoint_id).update(secret="t" * 32)
-    assert list(history.WebhookEvent.objects.filter(pgh_obj_id=endpoint_id).order_by("pgh_id")
-                .values_list("pgh_label", flat=True)) == ["insert", "update"]
+    assert list(
+        history.WebhookEvent.objects.filter(pgh_obj_id=endpoint_id)
+        .order_by("pgh_id")
+        .values_list("pgh_label", flat=True)
+    ) == ["insert", "update"]
     assert "secret" not in {f.name for f in history.WebhookEvent._meta.fields}
 
 
@@ -177,8 +191,11 @@ def test_every_event_table_has_a_read_only_admin_list(db):
 
 def test_supply_request_history_is_complete_for_a_whole_lifecycle(world):
     request = make_request(world, RequestStatus.RECEIVED)
-    statuses = list(history.SupplyRequestEvent.objects.filter(pgh_obj_id=request.pk).order_by("pgh_id")
-                    .values_list("status", flat=True))
+    statuses = list(
+        history.SupplyRequestEvent.objects.filter(pgh_obj_id=request.pk)
+        .order_by("pgh_id")
+        .values_list("status", flat=True)
+    )
     # insert as draft, the reference assigned, then one update per transition
     assert statuses == ["draft", "draft", "submitted", "approved", "dispatched", "received"]
     assert SupplyRequest.objects.get(pk=request.pk).status == RequestStatus.RECEIVED

@@ -28,7 +28,6 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-
 def refused(write) -> None:
     """Assert that the database refuses `write`, and keep the connection usable afterwards."""
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -415,8 +414,9 @@ def test_ledger_refuses_update_and_delete(movement, tamper):
 
 
 def test_ledger_accepts_inserts(stock, actor):
-    accepted(lambda: _movement(stock, actor, kind=MovementKind.ISSUE, quantity=-4, balance_after=6,
-                               reason="issue").save())
+    accepted(
+        lambda: _movement(stock, actor, kind=MovementKind.ISSUE, quantity=-4, balance_after=6, reason="issue").save()
+    )
     assert list(stock.movements.order_by("id").values_list("quantity", flat=True)) == [10, -4]
 
 
@@ -426,6 +426,7 @@ def test_ledger_accepts_inserts(stock, actor):
 def refused_at_once(write) -> None:
     """`refused`, with PostgreSQL's deferred foreign keys checked at the statement rather than at commit (a test's
     transaction never commits)."""
+
     def immediately():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -438,11 +439,14 @@ def refused_at_once(write) -> None:
 def test_a_movement_at_another_center_than_its_stock_is_refused(stock, actor):
     elsewhere = CenterFactory()
     refused_at_once(lambda: Movement.objects.bulk_create([_movement(stock, actor, center_id=elsewhere.pk)]))
-    refused_at_once(lambda: _raw(
-        "INSERT INTO inventory_movement (stock_id, center_id, kind, quantity, balance_after, actor_id, occurred_at,"
-        " recorded_at, reason, prev_hash, hash) SELECT stock_id, %s, kind, quantity, balance_after, actor_id,"
-        " occurred_at, recorded_at, reason, prev_hash, hash FROM inventory_movement WHERE stock_id = %s",
-        [elsewhere.pk, stock.pk]))
+    refused_at_once(
+        lambda: _raw(
+            "INSERT INTO inventory_movement (stock_id, center_id, kind, quantity, balance_after, actor_id, occurred_at,"
+            " recorded_at, reason, prev_hash, hash) SELECT stock_id, %s, kind, quantity, balance_after, actor_id,"
+            " occurred_at, recorded_at, reason, prev_hash, hash FROM inventory_movement WHERE stock_id = %s",
+            [elsewhere.pk, stock.pk],
+        )
+    )
     assert stock.movements.count() == 1
     # the neighbour: left out, the center is the stock's (bulk_create and save fill it in)
     accepted(lambda: Movement.objects.bulk_create([_movement(stock, actor)]))

@@ -18,16 +18,27 @@ def scene():
     center.participants.add(fra, deu)
     stock = StockFactory(nation=deu, center=center, shared=True, safety_level=10)
     now = timezone.now()
-    shortfall = Shortfall.objects.create(kind=ShortfallKind.BELOW_SAFETY, stock=stock, nation=deu, center=center,
-                                         item=stock.item, first_seen=now, last_seen=now)
-    pool = Shortfall.objects.create(kind=ShortfallKind.UNMET_DEMAND, center=center, item=stock.item,
-                                    first_seen=now, last_seen=now)
-    request = SupplyRequestFactory(requesting_nation=fra, supplying_nation=deu, source_center=center,
-                                   destination_center=center)
-    overdue = Discrepancy.objects.create(kind=DiscrepancyKind.OVERDUE_DISPATCH, request=request, first_seen=now,
-                                         last_seen=now)
-    users = {name: UserFactory(username=name) for name in
-             ("fra-log", "deu-log", "deu-liaison", "operator", "coordinator")}
+    shortfall = Shortfall.objects.create(
+        kind=ShortfallKind.BELOW_SAFETY,
+        stock=stock,
+        nation=deu,
+        center=center,
+        item=stock.item,
+        first_seen=now,
+        last_seen=now,
+    )
+    pool = Shortfall.objects.create(
+        kind=ShortfallKind.UNMET_DEMAND, center=center, item=stock.item, first_seen=now, last_seen=now
+    )
+    request = SupplyRequestFactory(
+        requesting_nation=fra, supplying_nation=deu, source_center=center, destination_center=center
+    )
+    overdue = Discrepancy.objects.create(
+        kind=DiscrepancyKind.OVERDUE_DISPATCH, request=request, first_seen=now, last_seen=now
+    )
+    users = {
+        name: UserFactory(username=name) for name in ("fra-log", "deu-log", "deu-liaison", "operator", "coordinator")
+    }
     access.grant_role(users["fra-log"], "logistics", fra)
     access.grant_role(users["deu-log"], "logistics", deu)
     access.grant_role(users["deu-liaison"], "liaison", deu)
@@ -42,13 +53,16 @@ def _ack(user, path):
     return client.post(path).status_code
 
 
-@pytest.mark.parametrize(("who", "stock_flag", "pool_flag", "request_flag"), [
-    ("fra-log", 403, 403, 200),     # sees DEU's shared stock and the pool, but they are not FRA's to acknowledge
-    ("deu-log", 200, 403, 200),
-    ("deu-liaison", 200, 403, 200),
-    ("operator", 200, 200, 200),
-    ("coordinator", 200, 200, 200),
-])
+@pytest.mark.parametrize(
+    ("who", "stock_flag", "pool_flag", "request_flag"),
+    [
+        ("fra-log", 403, 403, 200),  # sees DEU's shared stock and the pool, but they are not FRA's to acknowledge
+        ("deu-log", 200, 403, 200),
+        ("deu-liaison", 200, 403, 200),
+        ("operator", 200, 200, 200),
+        ("coordinator", 200, 200, 200),
+    ],
+)
 def test_acknowledging_is_for_those_the_flag_is_addressed_to(scene, who, stock_flag, pool_flag, request_flag):
     users, shortfall, pool, overdue = scene
     assert _ack(users[who], f"/api/v1/shortfalls/{shortfall.pk}/acknowledge/") == stock_flag

@@ -51,13 +51,23 @@ from tests.api.scenario import VISIBLE, build_matrix
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["fra_logistics", "fra_liaison", "mlc_a_operator", "coordinator", "fra_system", "ita_system", "no_role",
-         "superuser", "anonymous"]
+ROLES = [
+    "fra_logistics",
+    "fra_liaison",
+    "mlc_a_operator",
+    "coordinator",
+    "fra_system",
+    "ita_system",
+    "no_role",
+    "superuser",
+    "anonymous",
+]
 TOKEN_ROLES = {"fra_system", "ita_system"}  # national systems: a Bearer token, no browser session
 MISSING = "missing"  # an identifier no object has
 
 
 # --- who sees what, who may do what (PRODUCT.md) -------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Facts:
@@ -86,9 +96,16 @@ FACTS = {
     "anonymous": Facts(),
 }
 
-KIND_KEY = {"stock": "stocks", "movement": "movements", "request": "requests", "shortfall": "shortfalls",
-            "discrepancy": "discrepancies", "report": "stock-reports", "notification": "notifications",
-            "webhook": "webhooks"}
+KIND_KEY = {
+    "stock": "stocks",
+    "movement": "movements",
+    "request": "requests",
+    "shortfall": "shortfalls",
+    "discrepancy": "discrepancies",
+    "report": "stock-reports",
+    "notification": "notifications",
+    "webhook": "webhooks",
+}
 REFERENCE_KINDS = {"nation", "center", "item", "run"}  # every signed-in caller sees them
 
 
@@ -135,8 +152,10 @@ def may(role: str, action: str, obj) -> bool | str:
             return True
         request = getattr(obj, "request", None)
         if request is not None:
-            return bool({request.requesting_nation.code, request.supplying_nation.code} & f.officer
-                        or {request.source_center.code, request.destination_center.code} & f.operates)
+            return bool(
+                {request.requesting_nation.code, request.supplying_nation.code} & f.officer
+                or {request.source_center.code, request.destination_center.code} & f.operates
+            )
         if obj.stock is not None:
             return obj.stock.nation.code in f.officer or obj.stock.center.code in f.operates
         return obj.center.code in f.operates  # a pool's flag
@@ -157,6 +176,7 @@ def may(role: str, action: str, obj) -> bool | str:
 
 # --- the table ---------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Write:
     method: str
@@ -175,14 +195,27 @@ class Route:
 
 def _request_body(nation) -> dict:
     supplier = "FRA" if nation.code != "FRA" else "DEU"
-    return {"requesting_nation": nation.code, "supplying_nation": supplier, "nsn": FUEL_NSN, "source_center": "MLC-A",
-            "destination_center": "NAT-F", "quantity": 1, "justification": "IDOR sweep",
-            "required_by": (timezone.localdate() + dt.timedelta(days=10)).isoformat()}
+    return {
+        "requesting_nation": nation.code,
+        "supplying_nation": supplier,
+        "nsn": FUEL_NSN,
+        "source_center": "MLC-A",
+        "destination_center": "NAT-F",
+        "quantity": 1,
+        "justification": "IDOR sweep",
+        "required_by": (timezone.localdate() + dt.timedelta(days=10)).isoformat(),
+    }
 
 
 def _movement(kind: str) -> Callable:
-    return lambda key: {"nation": key.nation.code, "center": key.center.code, "nsn": key.item.nsn, "kind": kind,
-                        "quantity": 1, "reason": "IDOR sweep"}
+    return lambda key: {
+        "nation": key.nation.code,
+        "center": key.center.code,
+        "nsn": key.item.nsn,
+        "kind": kind,
+        "quantity": 1,
+        "reason": "IDOR sweep",
+    }
 
 
 def _report(key) -> dict:
@@ -203,47 +236,79 @@ ROUTES: dict[str, Route] = {
     "/api/v1/items/": Route("item-list", get="signed_in"),
     "/api/v1/items/{obj}/": Route("item-detail", "item"),
     "/api/v1/stocks/": Route("stock-list", get="signed_in"),
-    "/api/v1/stocks/{obj}/": Route("stock-detail", "stock", writes=(Write("PATCH", "stock.edit", {"safety_level": 7}),)),
-    "/api/v1/movements/": Route("movement-list", get="signed_in", writes=(
-        Write("POST", "stock.issue", _movement("issue"), by="stock_key"),
-        Write("POST", "stock.receipt", _movement("receipt"), by="stock_key"),
-        Write("POST", "stock.adjust", _movement("adjustment"), by="stock_key"),
-    )),
+    "/api/v1/stocks/{obj}/": Route(
+        "stock-detail", "stock", writes=(Write("PATCH", "stock.edit", {"safety_level": 7}),)
+    ),
+    "/api/v1/movements/": Route(
+        "movement-list",
+        get="signed_in",
+        writes=(
+            Write("POST", "stock.issue", _movement("issue"), by="stock_key"),
+            Write("POST", "stock.receipt", _movement("receipt"), by="stock_key"),
+            Write("POST", "stock.adjust", _movement("adjustment"), by="stock_key"),
+        ),
+    ),
     "/api/v1/movements/{obj}/": Route("movement-detail", "movement"),
-    "/api/v1/stock-reports/": Route("stock-report-list", get="signed_in",
-                                    writes=(Write("POST", "stock.count", _report, by="stock_key"),)),
+    "/api/v1/stock-reports/": Route(
+        "stock-report-list", get="signed_in", writes=(Write("POST", "stock.count", _report, by="stock_key"),)
+    ),
     "/api/v1/stock-reports/{obj}/": Route("stock-report-detail", "report"),
-    "/api/v1/requests/": Route("request-list", get="signed_in",
-                               writes=(Write("POST", "request.create", _request_body, by="nation_key"),)),
+    "/api/v1/requests/": Route(
+        "request-list", get="signed_in", writes=(Write("POST", "request.create", _request_body, by="nation_key"),)
+    ),
     "/api/v1/requests/{obj}/": Route("request-detail", "request"),
-    **{f"/api/v1/requests/{{obj}}/{action}/": Route(
-        f"request-{action}", "request", get="405",
-        writes=(Write("POST", f"request.{action}", API_ACTION_BODIES.get(action, {})),))
-       for action in REQUEST_ACTIONS},
+    **{
+        f"/api/v1/requests/{{obj}}/{action}/": Route(
+            f"request-{action}",
+            "request",
+            get="405",
+            writes=(Write("POST", f"request.{action}", API_ACTION_BODIES.get(action, {})),),
+        )
+        for action in REQUEST_ACTIONS
+    },
     "/api/v1/shortfalls/": Route("shortfall-list", get="signed_in"),
     "/api/v1/shortfalls/{obj}/": Route("shortfall-detail", "shortfall"),
-    "/api/v1/shortfalls/{obj}/acknowledge/": Route("shortfall-acknowledge", "shortfall", get="405",
-                                                   writes=(Write("POST", "flag.acknowledge"),)),
+    "/api/v1/shortfalls/{obj}/acknowledge/": Route(
+        "shortfall-acknowledge", "shortfall", get="405", writes=(Write("POST", "flag.acknowledge"),)
+    ),
     "/api/v1/discrepancies/": Route("discrepancy-list", get="signed_in"),
     "/api/v1/discrepancies/{obj}/": Route("discrepancy-detail", "discrepancy"),
-    "/api/v1/discrepancies/{obj}/acknowledge/": Route("discrepancy-acknowledge", "discrepancy", get="405",
-                                                      writes=(Write("POST", "flag.acknowledge"),)),
-    "/api/v1/discrepancies/{obj}/resolve/": Route("discrepancy-resolve", "discrepancy", get="405",
-                                                  writes=(Write("POST", "discrepancy.resolve", {"accept": False}),)),
-    "/api/v1/reconciliations/": Route("reconciliation-list", get="signed_in", writes=(
-        Write("POST", "reconciliation.start", lambda center: {"center": center.code} if center else {},
-              by="center_or_all"),)),
+    "/api/v1/discrepancies/{obj}/acknowledge/": Route(
+        "discrepancy-acknowledge", "discrepancy", get="405", writes=(Write("POST", "flag.acknowledge"),)
+    ),
+    "/api/v1/discrepancies/{obj}/resolve/": Route(
+        "discrepancy-resolve",
+        "discrepancy",
+        get="405",
+        writes=(Write("POST", "discrepancy.resolve", {"accept": False}),),
+    ),
+    "/api/v1/reconciliations/": Route(
+        "reconciliation-list",
+        get="signed_in",
+        writes=(
+            Write(
+                "POST",
+                "reconciliation.start",
+                lambda center: {"center": center.code} if center else {},
+                by="center_or_all",
+            ),
+        ),
+    ),
     "/api/v1/reconciliations/{obj}/": Route("reconciliation-detail", "run"),
     "/api/v1/notifications/": Route("notification-list", get="signed_in"),
-    "/api/v1/notifications/read-all/": Route("notification-read-all", get="405",
-                                             writes=(Write("POST", "signed_in"),)),
+    "/api/v1/notifications/read-all/": Route("notification-read-all", get="405", writes=(Write("POST", "signed_in"),)),
     "/api/v1/notifications/{obj}/": Route("notification-detail", "notification"),
-    "/api/v1/notifications/{obj}/read/": Route("notification-read", "notification", get="405",
-                                               writes=(Write("POST", "visible"),)),
-    "/api/v1/webhooks/": Route("webhook-list", get="signed_in", writes=(
-        Write("POST", "one_nation", {"url": "https://sweep.example/hook", "secret": "s" * 32}),)),
-    "/api/v1/webhooks/{obj}/": Route("webhook-detail", "webhook", writes=(
-        Write("PATCH", "visible", {"active": False}), Write("DELETE", "visible"))),
+    "/api/v1/notifications/{obj}/read/": Route(
+        "notification-read", "notification", get="405", writes=(Write("POST", "visible"),)
+    ),
+    "/api/v1/webhooks/": Route(
+        "webhook-list",
+        get="signed_in",
+        writes=(Write("POST", "one_nation", {"url": "https://sweep.example/hook", "secret": "s" * 32}),),
+    ),
+    "/api/v1/webhooks/{obj}/": Route(
+        "webhook-detail", "webhook", writes=(Write("PATCH", "visible", {"active": False}), Write("DELETE", "visible"))
+    ),
     "/api/v1/webhooks/{obj}/deliveries/": Route("webhook-deliveries", "webhook"),
     f"/api/v1/sourcing/?nsn={FUEL_NSN}&quantity=10&destination=NAT-F": Route("sourcing", get="signed_in"),
     "/api/v1/audit-events/": Route("audit-event-list", get="signed_in"),  # empty for whoever may not read it
@@ -262,44 +327,80 @@ ROUTES: dict[str, Route] = {
     "/stocks/": Route("stock-list", get="signed_in"),
     "/stocks/?format=csv": Route("stock-list", get="signed_in"),
     "/stocks/{obj}/": Route("stock-detail", "stock"),
-    "/stocks/{obj}/adjust/": Route("stock-adjust", "stock", get="405", writes=(
-        Write("POST", "stock.adjust", {"delta": 1, "reason": "IDOR sweep"}),)),
-    "/stocks/{obj}/count/": Route("stock-count", "stock", get="405", writes=(
-        Write("POST", "stock.count", {"counted_quantity": 1, "note": "IDOR sweep"}),)),
-    "/stocks/{obj}/settings/": Route("stock-settings", "stock", get="405", writes=(
-        Write("POST", "stock.edit", {"safety_level": 7, "daily_consumption": "1.5"}),)),
+    "/stocks/{obj}/adjust/": Route(
+        "stock-adjust",
+        "stock",
+        get="405",
+        writes=(Write("POST", "stock.adjust", {"delta": 1, "reason": "IDOR sweep"}),),
+    ),
+    "/stocks/{obj}/count/": Route(
+        "stock-count",
+        "stock",
+        get="405",
+        writes=(Write("POST", "stock.count", {"counted_quantity": 1, "note": "IDOR sweep"}),),
+    ),
+    "/stocks/{obj}/settings/": Route(
+        "stock-settings",
+        "stock",
+        get="405",
+        writes=(Write("POST", "stock.edit", {"safety_level": 7, "daily_consumption": "1.5"}),),
+    ),
     "/centers/": Route("center-list", get="signed_in"),
     "/centers/{obj}/": Route("center-detail", "center"),
     "/requests/": Route("request-list", get="signed_in"),
     "/requests/new/": Route("request-new", get="logistics", writes=(Write("POST", "logistics"),)),
-    f"/requests/sourcing/?nsn={FUEL_NSN}&quantity=10&destination_center=NAT-F": Route("request-sourcing",
-                                                                                       get="signed_in"),
+    f"/requests/sourcing/?nsn={FUEL_NSN}&quantity=10&destination_center=NAT-F": Route(
+        "request-sourcing", get="signed_in"
+    ),
     "/requests/{obj}/": Route("request-detail-page", "request"),
-    **{f"/requests/{{obj}}/{action}/": Route(
-        "request-action", "request", get="405",
-        writes=(Write("POST", f"request.{action}", PAGE_ACTION_BODIES.get(action, {"comment": "IDOR sweep"})),))
-       for action in REQUEST_ACTIONS},
-    "/requests/{obj}/no-such-action/": Route("request-action", "request", get="405",
-                                             writes=(Write("POST", "missing"),)),
+    **{
+        f"/requests/{{obj}}/{action}/": Route(
+            "request-action",
+            "request",
+            get="405",
+            writes=(Write("POST", f"request.{action}", PAGE_ACTION_BODIES.get(action, {"comment": "IDOR sweep"})),),
+        )
+        for action in REQUEST_ACTIONS
+    },
+    "/requests/{obj}/no-such-action/": Route(
+        "request-action", "request", get="405", writes=(Write("POST", "missing"),)
+    ),
     "/shortfalls/": Route("shortfall-list", get="signed_in"),
     "/discrepancies/": Route("discrepancy-list", get="signed_in"),
-    "/discrepancies/{obj}/resolve/": Route("discrepancy-resolve", "discrepancy", get="405", writes=(
-        Write("POST", "discrepancy.resolve", {"decision": "reject"}),)),
-    "/flags/shortfalls/{obj}/acknowledge/": Route("flag-acknowledge", "shortfall", get="405",
-                                                  writes=(Write("POST", "flag.acknowledge"),)),
-    "/flags/discrepancies/{obj}/acknowledge/": Route("flag-acknowledge", "discrepancy", get="405",
-                                                     writes=(Write("POST", "flag.acknowledge"),)),
-    "/flags/no-such-kind/{obj}/acknowledge/": Route("flag-acknowledge", "shortfall", get="405",
-                                                    writes=(Write("POST", "missing"),)),
+    "/discrepancies/{obj}/resolve/": Route(
+        "discrepancy-resolve",
+        "discrepancy",
+        get="405",
+        writes=(Write("POST", "discrepancy.resolve", {"decision": "reject"}),),
+    ),
+    "/flags/shortfalls/{obj}/acknowledge/": Route(
+        "flag-acknowledge", "shortfall", get="405", writes=(Write("POST", "flag.acknowledge"),)
+    ),
+    "/flags/discrepancies/{obj}/acknowledge/": Route(
+        "flag-acknowledge", "discrepancy", get="405", writes=(Write("POST", "flag.acknowledge"),)
+    ),
+    "/flags/no-such-kind/{obj}/acknowledge/": Route(
+        "flag-acknowledge", "shortfall", get="405", writes=(Write("POST", "missing"),)
+    ),
     "/reconciliation/": Route("reconciliation-list", get="signed_in"),
-    "/reconciliation/start/": Route("reconciliation-start", get="405", writes=(
-        Write("POST", "reconciliation.start", lambda center: {"center": center.code} if center else {},
-              by="center_or_all"),)),
+    "/reconciliation/start/": Route(
+        "reconciliation-start",
+        get="405",
+        writes=(
+            Write(
+                "POST",
+                "reconciliation.start",
+                lambda center: {"center": center.code} if center else {},
+                by="center_or_all",
+            ),
+        ),
+    ),
     "/reconciliation/{obj}/progress/": Route("reconciliation-progress", "run"),
     "/notifications/": Route("notification-list", get="signed_in"),
     "/notifications/read/": Route("notification-read-all", get="405", writes=(Write("POST", "signed_in"),)),
-    "/notifications/{obj}/read/": Route("notification-read", "notification", get="405",
-                                        writes=(Write("POST", "visible"),)),
+    "/notifications/{obj}/read/": Route(
+        "notification-read", "notification", get="405", writes=(Write("POST", "visible"),)
+    ),
     "/audit/": Route("audit-log", get="audit.read"),
 }
 
@@ -309,6 +410,7 @@ SUFFIX = re.compile(r"\\\.\(\?P<format>\[a-z0-9\]\+\)/\?\$$")
 
 
 # --- the URLconf ---------------------------------------------------------------------------------------------
+
 
 @functools.cache
 def urlconf_routes() -> dict[str, str | None]:
@@ -374,12 +476,15 @@ def test_every_route_of_the_urlconf_is_in_the_table():
 
 # --- the scenario, built once for the module -------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sweep(django_db_setup, django_db_blocker):
     """The permission matrix's scenario plus an administrator, a user without a role, and count discrepancies,
     built once in a transaction that is rolled back when the module ends (each test runs in a savepoint of it)."""
-    with django_db_blocker.unblock(), override_settings(
-            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+    with (
+        django_db_blocker.unblock(),
+        override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]),
+    ):
         atomic = transaction.atomic()
         atomic.__enter__()
         try:
@@ -396,15 +501,23 @@ def _build_sweep() -> SimpleNamespace:
     users["superuser"] = get_user_model().objects.create_superuser("sweep-admin", "admin@example.invalid", "pw")
     for role in ("no_role", "superuser"):
         m.notifications[f"n_{role}"] = Notification.objects.create(
-            user=users[role], event=EventType.REQUEST_SUBMITTED, title=f"For {role}", link="/requests/")
+            user=users[role], event=EventType.REQUEST_SUBMITTED, title=f"For {role}", link="/requests/"
+        )
     now = timezone.now()
     for name in ("fra_private", "deu_private", "ita_private"):  # counts to settle (the only resolvable kind)
         stock = m.stocks[name]
-        count = StockCount.objects.create(stock=stock, counted_quantity=stock.on_hand + 3, counted_at=now,
-                                          counted_by=world.seeder)
+        count = StockCount.objects.create(
+            stock=stock, counted_quantity=stock.on_hand + 3, counted_at=now, counted_by=world.seeder
+        )
         m.discrepancies[f"c_{name}"] = Discrepancy.objects.create(
-            kind=DiscrepancyKind.COUNT_MISMATCH, stock=stock, count=count, expected=stock.on_hand,
-            actual=stock.on_hand + 3, first_seen=now, last_seen=now)
+            kind=DiscrepancyKind.COUNT_MISMATCH,
+            stock=stock,
+            count=count,
+            expected=stock.on_hand,
+            actual=stock.on_hand + 3,
+            first_seen=now,
+            last_seen=now,
+        )
 
     by_pk = lambda objects: [(name, str(obj.pk), obj) for name, obj in objects.items()]  # noqa: E731
     nations = {n.code: n for n in (world.fra, world.deu, world.ita)}
@@ -412,9 +525,15 @@ def _build_sweep() -> SimpleNamespace:
     # a stock nobody holds: refusals must not depend on whether the stock exists
     nobody = Stock(nation=world.ita, center=world.mlc_a, item=world.fuel)
     targets = {
-        "stock": by_pk(m.stocks), "movement": by_pk(m.movements), "request": by_pk(m.requests),
-        "shortfall": by_pk(m.shortfalls), "discrepancy": by_pk(m.discrepancies), "report": by_pk(m.reports),
-        "run": by_pk(m.runs), "notification": by_pk(m.notifications), "webhook": by_pk(m.webhooks),
+        "stock": by_pk(m.stocks),
+        "movement": by_pk(m.movements),
+        "request": by_pk(m.requests),
+        "shortfall": by_pk(m.shortfalls),
+        "discrepancy": by_pk(m.discrepancies),
+        "report": by_pk(m.reports),
+        "run": by_pk(m.runs),
+        "notification": by_pk(m.notifications),
+        "webhook": by_pk(m.webhooks),
         "nation": [(code, code, n) for code, n in nations.items()],
         "center": [(code, code, c) for code, c in centers.items()],
         "item": [(i.nsn, i.nsn, i) for i in (world.fuel, world.rations)],
@@ -425,8 +544,21 @@ def _build_sweep() -> SimpleNamespace:
         "audit": [(f"audit_{n}", str(e.pk), e) for n, e in enumerate(AuditEntry.objects.order_by("id")[:2])],
     }
     missing_ident = {"nation": "ZZZ", "center": "NO-SUCH", "item": "0000-00-000-0000"}
-    for kind in ("stock", "movement", "request", "shortfall", "discrepancy", "report", "run", "notification",
-                 "webhook", "nation", "center", "item", "audit"):
+    for kind in (
+        "stock",
+        "movement",
+        "request",
+        "shortfall",
+        "discrepancy",
+        "report",
+        "run",
+        "notification",
+        "webhook",
+        "nation",
+        "center",
+        "item",
+        "audit",
+    ):
         targets[kind].append((MISSING, missing_ident.get(kind, "999999"), None))
 
     sessions = {}
@@ -436,8 +568,15 @@ def _build_sweep() -> SimpleNamespace:
             client.force_login(users[role])
             sessions[role] = client.cookies[settings.SESSION_COOKIE_NAME].value
     tokens = {role: issue_token(user=users[role], name="idor sweep", expires_in_days=1)[1] for role in TOKEN_ROLES}
-    return SimpleNamespace(world=world, matrix=m, users=users, targets=targets, sessions=sessions, tokens=tokens,
-                           markers={role: _markers(m, role) for role in ROLES})
+    return SimpleNamespace(
+        world=world,
+        matrix=m,
+        users=users,
+        targets=targets,
+        sessions=sessions,
+        tokens=tokens,
+        markers={role: _markers(m, role) for role in ROLES},
+    )
 
 
 def _markers(m, role: str) -> dict[str, str]:
@@ -485,6 +624,7 @@ def client_for(sweep, role: str) -> Client:
 
 # --- the database must not change after a refused write ------------------------------------------------------
 
+
 def _watched_models() -> list:
     """Every model of the portal's apps, and users and their groups (the grants).  Not API tokens, whose
     last-use time is bookkeeping of authentication."""
@@ -501,7 +641,9 @@ def database_state() -> dict:
         quote = connection.ops.quote_name
         sql = " UNION ALL ".join(
             f"SELECT '{m._meta.db_table}', md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) "
-            f"FROM {quote(m._meta.db_table)} r" for m in models)
+            f"FROM {quote(m._meta.db_table)} r"
+            for m in models
+        )
         with connection.cursor() as cursor:
             cursor.execute(sql)
             return dict(cursor.fetchall())
@@ -510,13 +652,15 @@ def database_state() -> dict:
 
 # --- the sweep -----------------------------------------------------------------------------------------------
 
+
 def send(client: Client, method: str, url: str, body, *, page: bool, htmx: bool = False):
     headers = {"HX-Request": "true"} if htmx else {}
     if method == "GET":
         return client.get(url, headers=headers)
     if page:
-        return client.generic(method, url, data=_form(body), content_type="application/x-www-form-urlencoded",
-                              headers=headers)
+        return client.generic(
+            method, url, data=_form(body), content_type="application/x-www-form-urlencoded", headers=headers
+        )
     return client.generic(method, url, data=json.dumps(body), content_type="application/json")
 
 
@@ -526,8 +670,9 @@ def _form(body: dict) -> str:
     return urlencode(body)
 
 
-def refusal(*, page: bool, rule: str, role: str, kind: str | None, name: str | None, obj,
-            by_key: bool) -> set[int] | None:
+def refusal(
+    *, page: bool, rule: str, role: str, kind: str | None, name: str | None, obj, by_key: bool
+) -> set[int] | None:
     """The statuses that may answer this call, or None when the role is let in."""
     if rule == "public":
         return None
@@ -640,12 +785,15 @@ def sweep_route(sweep, template: str, role: str) -> tuple[list[str], int]:
         for write in entry.writes:  # writes that name their target in the body
             if write.by is None:
                 continue
-            by_key = sweep.targets[write.by] if variant is variants[0][0] and not gatekept else sweep.targets[write.by][:2]
+            by_key = (
+                sweep.targets[write.by] if variant is variants[0][0] and not gatekept else sweep.targets[write.by][:2]
+            )
             for name, _, obj in by_key:
                 call(write.method, variant(template), write.body(obj), write.rule, name, obj, by_key=True)
                 if page:
-                    call(write.method, variant(template), write.body(obj), write.rule, name, obj, by_key=True,
-                         htmx=True)
+                    call(
+                        write.method, variant(template), write.body(obj), write.rule, name, obj, by_key=True, htmx=True
+                    )
     if not page and role in UNDECLARED_METHOD_ROLES:
         # every method the route does not declare answers 405 (401 unsigned): the route decides, not the role
         declared = {"GET", *(w.method for w in entry.writes)}
@@ -655,8 +803,9 @@ def sweep_route(sweep, template: str, role: str) -> tuple[list[str], int]:
     if state is not None and database_state() != state:
         after = database_state()
         changed = ", ".join(sorted(t for t in after if after[t] != state.get(t)))
-        problems.append(f"{role}: a refused write changed {changed}; the refused writes were:\n  "
-                        + "\n  ".join(refused_writes))
+        problems.append(
+            f"{role}: a refused write changed {changed}; the refused writes were:\n  " + "\n  ".join(refused_writes)
+        )
     return problems, calls
 
 
@@ -673,9 +822,17 @@ def has_suffix_variant(template: str) -> bool:
 # Public routes answer the same whoever asks: swept as a visitor, a person and a national system.
 PUBLIC_ROLES = ("anonymous", "fra_logistics", "fra_system")
 # Two xdist groups, so that the two workers share the sweep (each builds the scenario once).
-SWEEP = [pytest.param(template, role, id=f"{template}-{role}", marks=pytest.mark.xdist_group(
-            "idor_sweep_api" if template.startswith("/api/") else "idor_sweep_pages"))
-         for template, entry in ROUTES.items() for role in ROLES if entry.get != "public" or role in PUBLIC_ROLES]
+SWEEP = [
+    pytest.param(
+        template,
+        role,
+        id=f"{template}-{role}",
+        marks=pytest.mark.xdist_group("idor_sweep_api" if template.startswith("/api/") else "idor_sweep_pages"),
+    )
+    for template, entry in ROUTES.items()
+    for role in ROLES
+    if entry.get != "public" or role in PUBLIC_ROLES
+]
 
 
 @pytest.mark.parametrize(("template", "role"), SWEEP)
@@ -761,12 +918,14 @@ def test_admin_lets_in_superusers_only(sweep, role):
 
 # --- the sweep can fail ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.xdist_group("idor_sweep_pages")
 def test_the_sweep_finds_a_page_that_shows_another_nations_private_stock(sweep, monkeypatch):
     from inventory import views
 
-    monkeypatch.setattr(views, "visible_stocks", lambda user: Stock.objects.select_related(
-        "nation", "center", "item").with_available())  # forgets visible_to
+    monkeypatch.setattr(
+        views, "visible_stocks", lambda user: Stock.objects.select_related("nation", "center", "item").with_available()
+    )  # forgets visible_to
 
     problems, _ = sweep_route(sweep, "/stocks/{obj}/", "fra_logistics")
 
@@ -778,8 +937,13 @@ def test_the_sweep_finds_a_page_that_shows_another_nations_private_stock(sweep, 
 def test_the_sweep_finds_a_list_that_links_to_what_the_caller_may_not_see(sweep, monkeypatch):
     from coordination import views
 
-    monkeypatch.setattr(views, "visible_requests", lambda user: SupplyRequest.objects.select_related(
-        "requesting_nation", "supplying_nation", "item", "source_center", "destination_center", "created_by"))
+    monkeypatch.setattr(
+        views,
+        "visible_requests",
+        lambda user: SupplyRequest.objects.select_related(
+            "requesting_nation", "supplying_nation", "item", "source_center", "destination_center", "created_by"
+        ),
+    )
 
     problems, _ = sweep_route(sweep, "/requests/", "fra_logistics")
 
@@ -794,6 +958,7 @@ def test_the_sweep_finds_a_write_without_its_permission_check(sweep, monkeypatch
 
     problems, _ = sweep_route(sweep, "/api/v1/stocks/{obj}/", "fra_liaison")
 
-    assert any("PATCH /api/v1/stocks/" in p and "on fra_private: answered 200, expected [403]" in p
-               for p in problems), problems
+    assert any(
+        "PATCH /api/v1/stocks/" in p and "on fra_private: answered 200, expected [403]" in p for p in problems
+    ), problems
     assert any("a refused write changed inventory_stock" in p for p in problems), problems

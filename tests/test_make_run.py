@@ -187,8 +187,9 @@ def test_demo_logistics_officer_sees_own_stock_and_no_other_nations_private_stoc
     assert browser.stock_count("?shared=false") == browser.stock_count("?shared=false&nation=FRA")
 
     _, _, page = browser.open("/stocks/")
-    rows = re.findall(r"<tr[^>]*>\s*<td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>.*?<td[^>]*>(yes|no)</td>\s*</tr>", page,
-                      re.DOTALL)
+    rows = re.findall(
+        r"<tr[^>]*>\s*<td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>.*?<td[^>]*>(yes|no)</td>\s*</tr>", page, re.DOTALL
+    )
     assert rows, "the stock table should list rows"
     assert all(nation == "FRA" or shared == "yes" for _center, nation, shared in rows), rows
 

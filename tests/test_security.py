@@ -78,10 +78,21 @@ def test_sessions_expire_after_a_shift():
 
 def test_deploy_check_is_clean_with_production_settings():
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
-    env.update({"DEBUG": "false", "SECRET_KEY": "x" * 64 + "production-like-secret-for-the-check",
-                "ALLOWED_HOSTS": "portal.example.org"})
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env.update(
+        {
+            "DEBUG": "false",
+            "SECRET_KEY": "x" * 64 + "production-like-secret-for-the-check",
+            "ALLOWED_HOSTS": "portal.example.org",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -89,7 +100,8 @@ def test_deploy_check_is_clean_with_production_settings():
 def test_production_refuses_to_start_without_a_secret_key():
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     env["DEBUG"] = "false"
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr

@@ -20,7 +20,6 @@ from tests.factories import CenterFactory, ItemFactory, NationFactory, UserFacto
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def world():
     fra = NationFactory(code="FRA", name="France", ncb_code="14")

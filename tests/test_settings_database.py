@@ -20,8 +20,7 @@ def _show(database_url: str, setting: str | None) -> str:
     env.update(DJANGO_SETTINGS_MODULE="config.settings", DATABASE_URL=database_url)
     if setting is not None:
         env["DB_MAX_PARALLEL_WORKERS_PER_GATHER"] = setting
-    result = subprocess.run([sys.executable, "-c", SHOW], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run([sys.executable, "-c", SHOW], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

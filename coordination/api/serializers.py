@@ -34,10 +34,28 @@ class SupplyRequestSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SupplyRequest
-        fields = ["id", "reference", "status", "requesting_nation", "supplying_nation", "nsn", "item_name",
-                  "source_center", "destination_center", "quantity_requested", "quantity_approved",
-                  "quantity_dispatched", "quantity_received", "priority", "required_by", "justification",
-                  "created_by", "created_at", "updated_at", "version"]
+        fields = [
+            "id",
+            "reference",
+            "status",
+            "requesting_nation",
+            "supplying_nation",
+            "nsn",
+            "item_name",
+            "source_center",
+            "destination_center",
+            "quantity_requested",
+            "quantity_approved",
+            "quantity_dispatched",
+            "quantity_received",
+            "priority",
+            "required_by",
+            "justification",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
         read_only_fields = fields
 
 
@@ -51,8 +69,11 @@ class SupplyRequestDetailSerializer(SupplyRequestSerializer):
 
 class SupplyRequestCreateSerializer(serializers.Serializer):
     requesting_nation = serializers.SlugRelatedField(
-        slug_field="code", queryset=Nation.objects.all(), required=False,
-        help_text="Defaults to the caller's nation when it acts for exactly one.")
+        slug_field="code",
+        queryset=Nation.objects.all(),
+        required=False,
+        help_text="Defaults to the caller's nation when it acts for exactly one.",
+    )
     supplying_nation = serializers.SlugRelatedField(slug_field="code", queryset=Nation.objects.all())
     nsn = serializers.SlugRelatedField(slug_field="nsn", queryset=Item.objects.all())
     source_center = serializers.SlugRelatedField(slug_field="code", queryset=LogisticsCenter.objects.all())
@@ -79,8 +100,12 @@ class CommentSerializer(serializers.Serializer):
 
 
 class ApproveSerializer(CommentSerializer):
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, required=False,
-                                        help_text="Approve less than requested; defaults to the full quantity.")
+    quantity = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_QUANTITY,
+        required=False,
+        help_text="Approve less than requested; defaults to the full quantity.",
+    )
 
 
 class RejectSerializer(serializers.Serializer):
@@ -88,8 +113,12 @@ class RejectSerializer(serializers.Serializer):
 
 
 class ReceiveSerializer(CommentSerializer):
-    quantity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, required=False,
-                                        help_text="What arrived; defaults to the dispatched quantity.")
+    quantity = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_QUANTITY,
+        required=False,
+        help_text="What arrived; defaults to the dispatched quantity.",
+    )
 
 
 class FlagSerializerMixin(serializers.ModelSerializer):
@@ -101,13 +130,28 @@ class ShortfallSerializer(FlagSerializerMixin):
     nation = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)  # a pool's: none
     center = serializers.SlugRelatedField(slug_field="code", read_only=True)
     nsn = serializers.CharField(source="item.nsn", read_only=True)
-    last_seen = serializers.DateTimeField(source="last_sighting", read_only=True,
-                                          help_text="When a reconciliation pass last found the shortfall.")
+    last_seen = serializers.DateTimeField(
+        source="last_sighting", read_only=True, help_text="When a reconciliation pass last found the shortfall."
+    )
 
     class Meta:
         model = Shortfall
-        fields = ["id", "kind", "severity", "stock", "nation", "center", "nsn", "details", "first_seen",
-                  "last_seen", "resolved_at", "acknowledged_at", "acknowledged_by", "updated_at"]
+        fields = [
+            "id",
+            "kind",
+            "severity",
+            "stock",
+            "nation",
+            "center",
+            "nsn",
+            "details",
+            "first_seen",
+            "last_seen",
+            "resolved_at",
+            "acknowledged_at",
+            "acknowledged_by",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -119,9 +163,24 @@ class DiscrepancySerializer(FlagSerializerMixin):
 
     class Meta:
         model = Discrepancy
-        fields = ["id", "kind", "severity", "stock", "request", "count", "expected", "actual", "details",
-                  "first_seen", "last_seen", "resolved_at", "resolution", "acknowledged_at", "acknowledged_by",
-                  "updated_at"]
+        fields = [
+            "id",
+            "kind",
+            "severity",
+            "stock",
+            "request",
+            "count",
+            "expected",
+            "actual",
+            "details",
+            "first_seen",
+            "last_seen",
+            "resolved_at",
+            "resolution",
+            "acknowledged_at",
+            "acknowledged_by",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -132,8 +191,22 @@ class ReconciliationRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReconciliationRun
-        fields = ["id", "status", "center", "trigger", "started_by", "centers_total", "centers_done",
-                  "progress_percent", "created_at", "started_at", "finished_at", "findings", "error", "updated_at"]
+        fields = [
+            "id",
+            "status",
+            "center",
+            "trigger",
+            "started_by",
+            "centers_total",
+            "centers_done",
+            "progress_percent",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "findings",
+            "error",
+            "updated_at",
+        ]
         read_only_fields = fields
 
 
@@ -155,8 +228,13 @@ class SourcingOptionSerializer(serializers.Serializer):
 
 
 class StartReconciliationSerializer(serializers.Serializer):
-    center = serializers.SlugRelatedField(slug_field="code", queryset=LogisticsCenter.objects.all(), required=False,
-                                          allow_null=True, help_text="Only this center; omit for all centers.")
+    center = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=LogisticsCenter.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Only this center; omit for all centers.",
+    )
 
 
 class ResolveDiscrepancySerializer(serializers.Serializer):
@@ -175,10 +253,18 @@ class NotificationSerializer(serializers.ModelSerializer):
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
     nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    events = serializers.ListField(child=serializers.ChoiceField(choices=[]), required=False, allow_empty=True,
-                                   help_text="Event types to receive; empty or omitted: all.")
-    secret = serializers.CharField(min_length=16, max_length=128, write_only=True,
-                                   help_text="Shared secret for the X-Alliance-Signature HMAC (16+ characters).")
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=[]),
+        required=False,
+        allow_empty=True,
+        help_text="Event types to receive; empty or omitted: all.",
+    )
+    secret = serializers.CharField(
+        min_length=16,
+        max_length=128,
+        write_only=True,
+        help_text="Shared secret for the X-Alliance-Signature HMAC (16+ characters).",
+    )
     url = serializers.URLField(max_length=500)
 
     class Meta:
@@ -206,6 +292,17 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
         from coordination.models import WebhookDelivery
 
         model = WebhookDelivery
-        fields = ["id", "event", "status", "attempts", "last_status_code", "last_error", "created_at",
-                  "last_attempt_at", "next_attempt_at", "delivered_at", "payload"]
+        fields = [
+            "id",
+            "event",
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "created_at",
+            "last_attempt_at",
+            "next_attempt_at",
+            "delivered_at",
+            "payload",
+        ]
         read_only_fields = fields

@@ -24,8 +24,9 @@ from nations.models import Nation
 from . import serializers as s
 
 
-class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                           PortalGenericViewSet):
+class SupplyRequestViewSet(
+    ETagMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, PortalGenericViewSet
+):
     """Cross-nation supply requests.  Transitions are POSTs to ``/requests/{id}/{action}/``."""
 
     filterset_class = SupplyRequestFilter
@@ -56,10 +57,13 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     def _detail(self, request_obj, code=status.HTTP_200_OK):
         # Visibility was settled when the request was fetched for the action: re-read it by key alone.
-        fresh = SupplyRequest.objects.select_related(
-            "requesting_nation", "supplying_nation", "source_center", "destination_center", "item", "created_by"
-        ).prefetch_related(Prefetch("events", queryset=RequestEvent.objects.select_related("actor"))).get(
-            pk=request_obj.pk)
+        fresh = (
+            SupplyRequest.objects.select_related(
+                "requesting_nation", "supplying_nation", "source_center", "destination_center", "item", "created_by"
+            )
+            .prefetch_related(Prefetch("events", queryset=RequestEvent.objects.select_related("actor")))
+            .get(pk=request_obj.pk)
+        )
         response = Response(s.SupplyRequestDetailSerializer(fresh).data, status=code)
         from nations.api.base import etag_for
 
@@ -86,10 +90,17 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
                 raise PermissionDenied("Only a nation's logistics officers raise requests.")
             requesting = Nation.objects.get(pk=next(iter(own)))
         created = services.create_request(
-            requester=request.user, requesting_nation=requesting, supplying_nation=data["supplying_nation"],
-            item=data["nsn"], source_center=data["source_center"], destination_center=data["destination_center"],
-            quantity=data["quantity"], required_by=data["required_by"], justification=data["justification"],
-            priority=data["priority"], submit=data["submit"],
+            requester=request.user,
+            requesting_nation=requesting,
+            supplying_nation=data["supplying_nation"],
+            item=data["nsn"],
+            source_center=data["source_center"],
+            destination_center=data["destination_center"],
+            quantity=data["quantity"],
+            required_by=data["required_by"],
+            justification=data["justification"],
+            priority=data["priority"],
+            submit=data["submit"],
         )
         return self._detail(created, status.HTTP_201_CREATED)
 
@@ -98,48 +109,50 @@ class SupplyRequestViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveMode
     def submit(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
-        return self._detail(services.submit_request(request=target, actor=request.user,
-                                                    comment=data["comment"]))
+        return self._detail(services.submit_request(request=target, actor=request.user, comment=data["comment"]))
 
     @extend_schema(request=s.ApproveSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
-        return self._detail(services.approve_request(request=target, approver=request.user,
-                                                     quantity=data.get("quantity"), comment=data["comment"]))
+        return self._detail(
+            services.approve_request(
+                request=target, approver=request.user, quantity=data.get("quantity"), comment=data["comment"]
+            )
+        )
 
     @extend_schema(request=s.RejectSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
-        return self._detail(services.reject_request(request=target, approver=request.user,
-                                                    reason=data["reason"]))
+        return self._detail(services.reject_request(request=target, approver=request.user, reason=data["reason"]))
 
     @extend_schema(request=s.CommentSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"], url_path="dispatch", url_name="dispatch")
     def dispatch_(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
-        return self._detail(services.dispatch_request(request=target, actor=request.user,
-                                                      comment=data["comment"]))
+        return self._detail(services.dispatch_request(request=target, actor=request.user, comment=data["comment"]))
 
     @extend_schema(request=s.ReceiveSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
     def receive(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
-        return self._detail(services.receive_request(request=target, actor=request.user,
-                                                     quantity=data.get("quantity"), comment=data["comment"]))
+        return self._detail(
+            services.receive_request(
+                request=target, actor=request.user, quantity=data.get("quantity"), comment=data["comment"]
+            )
+        )
 
     @extend_schema(request=s.CommentSerializer, responses={200: s.SupplyRequestDetailSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
-        return self._detail(services.cancel_request(request=target, actor=request.user,
-                                                    comment=data["comment"]))
+        return self._detail(services.cancel_request(request=target, actor=request.user, comment=data["comment"]))
 
 
 class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGenericViewSet):
@@ -181,9 +194,12 @@ class DiscrepancyViewSet(FlagViewSet):
     def resolve(self, request, pk=None, format=None):
         payload = s.ResolveDiscrepancySerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        resolved = services.resolve_count_discrepancy(discrepancy=self.get_object(), user=request.user,
-                                                      accept=payload.validated_data["accept"],
-                                                      comment=payload.validated_data["comment"])
+        resolved = services.resolve_count_discrepancy(
+            discrepancy=self.get_object(),
+            user=request.user,
+            accept=payload.validated_data["accept"],
+            comment=payload.validated_data["comment"],
+        )
         return Response(s.DiscrepancySerializer(self.get_queryset().get(pk=resolved.pk)).data)
 
 
@@ -225,8 +241,14 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Port
         return Response({"marked": marked})
 
 
-class WebhookEndpointViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                             mixins.UpdateModelMixin, mixins.DestroyModelMixin, PortalGenericViewSet):
+class WebhookEndpointViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    PortalGenericViewSet,
+):
     """A nation's webhook endpoints, managed by its logistics officers and national system.  Deliveries are
     POSTs signed ``X-Alliance-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``."""
 
@@ -285,10 +307,11 @@ class SourcingView(APIView):
         query = s.SourcingQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         p = access.profile(request.user)
-        options = sourcing_options(user=request.user, item=query.validated_data["nsn"],
-                                   quantity=query.validated_data["quantity"],
-                                   destination=query.validated_data["destination"],
-                                   exclude_nation_ids=p.logistics_nations)
+        options = sourcing_options(
+            user=request.user,
+            item=query.validated_data["nsn"],
+            quantity=query.validated_data["quantity"],
+            destination=query.validated_data["destination"],
+            exclude_nation_ids=p.logistics_nations,
+        )
         return Response(s.SourcingOptionSerializer(options, many=True).data)
-
-

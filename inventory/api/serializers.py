@@ -53,9 +53,23 @@ class StockSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Stock
-        fields = ["id", "nation", "center", "nsn", "item_name", "supply_class", "unit_of_issue", "on_hand",
-                  "reserved", "available", "safety_level", "daily_consumption", "days_of_supply", "shared",
-                  "updated_at"]
+        fields = [
+            "id",
+            "nation",
+            "center",
+            "nsn",
+            "item_name",
+            "supply_class",
+            "unit_of_issue",
+            "on_hand",
+            "reserved",
+            "available",
+            "safety_level",
+            "daily_consumption",
+            "days_of_supply",
+            "shared",
+            "updated_at",
+        ]
         read_only_fields = ["id", "on_hand", "reserved", "updated_at"]
 
 
@@ -69,8 +83,21 @@ class MovementSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Movement
-        fields = ["id", "stock", "nation", "center", "nsn", "kind", "quantity", "balance_after", "actor",
-                  "occurred_at", "recorded_at", "reason", "request"]
+        fields = [
+            "id",
+            "stock",
+            "nation",
+            "center",
+            "nsn",
+            "kind",
+            "quantity",
+            "balance_after",
+            "actor",
+            "occurred_at",
+            "recorded_at",
+            "reason",
+            "request",
+        ]
         read_only_fields = fields
 
 
@@ -84,7 +111,8 @@ class MovementCreateSerializer(serializers.Serializer):
     nsn = serializers.SlugRelatedField(slug_field="nsn", queryset=Item.objects.all())
     kind = serializers.ChoiceField(choices=[(k.value, k.label) for k in KINDS])
     quantity = serializers.IntegerField(
-        min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY,
+        min_value=-MAX_QUANTITY,
+        max_value=MAX_QUANTITY,
         help_text="Receipts and issues: a positive number. Adjustments: signed, non-zero.",
     )
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")

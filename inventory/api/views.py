@@ -20,8 +20,9 @@ from . import serializers as s
 
 
 class UpdatedAfterFilter(django_filters.FilterSet):
-    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt",
-                                                     label="Only rows changed after this time (ISO 8601)")
+    updated_after = ChangedAfterFilter(
+        field_name="updated_at", lookup_expr="gt", label="Only rows changed after this time (ISO 8601)"
+    )
 
 
 class NationFilter(UpdatedAfterFilter):
@@ -59,8 +60,9 @@ class MovementFilter(django_filters.FilterSet):
     nsn = django_filters.CharFilter(field_name="stock__item__nsn")
     kind = django_filters.CharFilter()
     request = django_filters.CharFilter(field_name="request__reference")
-    updated_after = ChangedAfterFilter(field_name="recorded_at", lookup_expr="gt",
-                                                     label="Only movements recorded after this time")
+    updated_after = ChangedAfterFilter(
+        field_name="recorded_at", lookup_expr="gt", label="Only movements recorded after this time"
+    )
 
     class Meta:
         model = Movement
@@ -112,8 +114,9 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGeneri
     ordering = ["nsn"]
 
 
-class StockViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
-                   PortalGenericViewSet):
+class StockViewSet(
+    ETagMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, PortalGenericViewSet
+):
     """Stocks the caller may see.  PATCH changes planning figures (safety level, consumption, shared) only;
     quantities change through movements, requests and counts."""
 
@@ -132,13 +135,15 @@ class StockViewSet(ETagMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, 
             raise PermissionDenied("Only the nation's logistics officers change a stock's planning figures.")
         data = serializer.validated_data
         serializer.instance = services.update_stock_settings(
-            stock=stock, actor=self.request.user, safety_level=data.get("safety_level"),
-            daily_consumption=data.get("daily_consumption"), shared=data.get("shared"),
+            stock=stock,
+            actor=self.request.user,
+            safety_level=data.get("safety_level"),
+            daily_consumption=data.get("daily_consumption"),
+            shared=data.get("shared"),
         )
 
 
-class MovementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                      PortalGenericViewSet):
+class MovementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, PortalGenericViewSet):
     """The append-only ledger.  POST books a receipt, an issue or an adjustment."""
 
     filterset_class = MovementFilter
@@ -158,15 +163,22 @@ class MovementViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
         serializer = s.MovementCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        movement = services.post_manual_movement(nation=data["nation"], center=data["center"], item=data["nsn"],
-                                                 kind=data["kind"], quantity=data["quantity"], actor=request.user,
-                                                 reason=data["reason"])
+        movement = services.post_manual_movement(
+            nation=data["nation"],
+            center=data["center"],
+            item=data["nsn"],
+            kind=data["kind"],
+            quantity=data["quantity"],
+            actor=request.user,
+            reason=data["reason"],
+        )
         movement = self.get_queryset().get(pk=movement.pk)
         return Response(s.MovementSerializer(movement).data, status=status.HTTP_201_CREATED)
 
 
-class StockReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
-                         PortalGenericViewSet):
+class StockReportViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, PortalGenericViewSet
+):
     """Bulk physical counts: thousands of lines in one call, all-or-nothing, an error per bad line."""
 
     serializer_class = s.StockReportSerializer
@@ -186,18 +198,31 @@ class StockReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         p = access.profile(user)
         if p.coordinator:
             return reports
-        return reports.filter(any_of([Q(nation_id__in=sorted(p.officer_nations))] * bool(p.officer_nations)
-                                     + [Q(center_id__in=sorted(p.operated_centers))] * bool(p.operated_centers)))
+        return reports.filter(
+            any_of(
+                [Q(nation_id__in=sorted(p.officer_nations))] * bool(p.officer_nations)
+                + [Q(center_id__in=sorted(p.operated_centers))] * bool(p.operated_centers)
+            )
+        )
 
     def perform_create(self, serializer):
         from inventory.models import CountSource
 
         data = serializer.validated_data
-        source = CountSource.NATIONAL_SYSTEM if hasattr(self.request.user, "service_account") else (
-            CountSource.OFFICER if data["nation"].pk in access.profile(self.request.user).logistics_nations
-            else CountSource.OPERATOR
+        source = (
+            CountSource.NATIONAL_SYSTEM
+            if hasattr(self.request.user, "service_account")
+            else (
+                CountSource.OFFICER
+                if data["nation"].pk in access.profile(self.request.user).logistics_nations
+                else CountSource.OPERATOR
+            )
         )
         serializer.instance = services.record_stock_report(
-            nation=data["nation"], center=data["center"], lines=data["lines"], submitted_by=self.request.user,
-            counted_at=data.get("counted_at"), source=source,
+            nation=data["nation"],
+            center=data["center"],
+            lines=data["lines"],
+            submitted_by=self.request.user,
+            counted_at=data.get("counted_at"),
+            source=source,
         )

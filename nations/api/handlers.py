@@ -13,8 +13,13 @@ API_PREFIX = "/api/"
 
 
 def _problem(status: int, code: str, detail: str) -> HttpResponse:
-    body = {"type": PROBLEM_BASE + code.replace("_", "-"), "title": TITLES.get(status, "Server error"),
-            "status": status, "detail": detail, "code": code}
+    body = {
+        "type": PROBLEM_BASE + code.replace("_", "-"),
+        "title": TITLES.get(status, "Server error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
     return HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 

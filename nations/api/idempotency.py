@@ -83,9 +83,15 @@ def run_idempotent(request, handler, *args, **kwargs) -> Response:
             headers = {h: response[h] for h in REPLAYED_HEADERS if response.has_header(h)}
             try:
                 with transaction.atomic():
-                    IdempotencyKey.objects.create(user=user, key=key, fingerprint=fingerprint,
-                                                  status_code=response.status_code, response_body=body,
-                                                  response_headers=headers, created_at=timezone.now())
+                    IdempotencyKey.objects.create(
+                        user=user,
+                        key=key,
+                        fingerprint=fingerprint,
+                        status_code=response.status_code,
+                        response_body=body,
+                        response_headers=headers,
+                        created_at=timezone.now(),
+                    )
             except IntegrityError:
                 # another call with this key committed first (only possible without advisory locks): undo ours
                 raise ConflictError("A request with this Idempotency-Key was processed concurrently.") from None

@@ -65,8 +65,12 @@ def problem_body(status_code: int, detail: str, code: str, errors=None) -> dict:
 
 
 def problem(status_code: int, detail: str, code: str, errors=None, headers=None) -> Response:
-    return Response(problem_body(status_code, detail, code, errors), status=status_code, headers=headers,
-                    content_type=PROBLEM_CONTENT_TYPE)
+    return Response(
+        problem_body(status_code, detail, code, errors),
+        status=status_code,
+        headers=headers,
+        content_type=PROBLEM_CONTENT_TYPE,
+    )
 
 
 def _django_validation_errors(exc: DjangoValidationError):

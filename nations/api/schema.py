@@ -18,7 +18,7 @@ class ProblemSerializer(serializers.Serializer):
 
 PROBLEMS = {
     "400": "Invalid input; `errors` holds the messages per field (per line for stock reports). A NUL character "
-           "anywhere in the request is refused too.",
+    "anywhere in the request is refused too.",
     "401": "No valid credentials (token unknown, expired or revoked).",
     "403": "Visible, but the caller's role does not allow this.",
     "404": "Not found, or not visible to the caller (existence is not revealed); for a list, a page past the end.",
@@ -51,6 +51,10 @@ class PortalAutoSchema(AutoSchema):
         if direction != "response":
             return responses
         for code in self._problem_codes():
-            responses.setdefault(code, self._get_response_for_code(
-                OpenApiResponse(ProblemSerializer, description=PROBLEMS[code]), code, [PROBLEM_CONTENT_TYPE]))
+            responses.setdefault(
+                code,
+                self._get_response_for_code(
+                    OpenApiResponse(ProblemSerializer, description=PROBLEMS[code]), code, [PROBLEM_CONTENT_TYPE]
+                ),
+            )
         return responses

@@ -39,14 +39,24 @@ def test_every_extra_action_answers_through_its_format_suffix(world, as_user):
     now = timezone.now()
     objects = {
         "request": request,
-        "shortfall": Shortfall.objects.create(kind=ShortfallKind.BELOW_SAFETY, stock=flag_stock, nation=world.fra,
-                                              center=world.mlc_a, item=world.rations, first_seen=now, last_seen=now),
-        "discrepancy": Discrepancy.objects.create(kind=DiscrepancyKind.LEDGER_MISMATCH, stock=flag_stock, expected=1,
-                                                  actual=2, first_seen=now, last_seen=now),
-        "notification": Notification.objects.create(user=world.users["fra_logistics"], event="request.approved",
-                                                    title="Hello"),
-        "webhook": WebhookEndpoint.objects.create(nation=world.fra, owner=world.users["fra_logistics"],
-                                                  url="https://fra.example/hook", secret="s" * 32),
+        "shortfall": Shortfall.objects.create(
+            kind=ShortfallKind.BELOW_SAFETY,
+            stock=flag_stock,
+            nation=world.fra,
+            center=world.mlc_a,
+            item=world.rations,
+            first_seen=now,
+            last_seen=now,
+        ),
+        "discrepancy": Discrepancy.objects.create(
+            kind=DiscrepancyKind.LEDGER_MISMATCH, stock=flag_stock, expected=1, actual=2, first_seen=now, last_seen=now
+        ),
+        "notification": Notification.objects.create(
+            user=world.users["fra_logistics"], event="request.approved", title="Hello"
+        ),
+        "webhook": WebhookEndpoint.objects.create(
+            nation=world.fra, owner=world.users["fra_logistics"], url="https://fra.example/hook", secret="s" * 32
+        ),
     }
     client = as_user("fra_logistics")
     answered = {}

@@ -39,12 +39,19 @@ def documented(schema, world, method: str, path: str, role: str = "coordinator",
 
 def test_flags_and_runs_without_stock_nation_count_or_center_answer_as_documented(world, schema):
     now = timezone.now()
-    pool = Shortfall.objects.create(kind=ShortfallKind.UNMET_DEMAND, center=world.mlc_a, item=world.fuel,
-                                    first_seen=now, last_seen=now)  # no stock, no nation
-    request = SupplyRequestFactory(requesting_nation=world.fra, supplying_nation=world.deu, item=world.fuel,
-                                   source_center=world.mlc_a, destination_center=world.nat_f)
-    short = Discrepancy.objects.create(kind=DiscrepancyKind.SHORT_RECEIPT, request=request, expected=10, actual=8,
-                                       first_seen=now, last_seen=now)  # no stock, no count, not resolved: ""
+    pool = Shortfall.objects.create(
+        kind=ShortfallKind.UNMET_DEMAND, center=world.mlc_a, item=world.fuel, first_seen=now, last_seen=now
+    )  # no stock, no nation
+    request = SupplyRequestFactory(
+        requesting_nation=world.fra,
+        supplying_nation=world.deu,
+        item=world.fuel,
+        source_center=world.mlc_a,
+        destination_center=world.nat_f,
+    )
+    short = Discrepancy.objects.create(
+        kind=DiscrepancyKind.SHORT_RECEIPT, request=request, expected=10, actual=8, first_seen=now, last_seen=now
+    )  # no stock, no count, not resolved: ""
     run = ReconciliationRun.objects.create(status=RunStatus.SUCCEEDED, trigger="schedule")  # every center: none
 
     answers = [
@@ -125,11 +132,17 @@ def test_nul_characters_are_refused_with_400_and_change_nothing(world, as_user):
 
 
 def test_a_body_of_another_media_type_is_a_documented_415(world, as_user, schema):
-    request = SupplyRequestFactory(requesting_nation=world.fra, supplying_nation=world.deu, item=world.fuel,
-                                   source_center=world.mlc_a, destination_center=world.nat_f)
+    request = SupplyRequestFactory(
+        requesting_nation=world.fra,
+        supplying_nation=world.deu,
+        item=world.fuel,
+        source_center=world.mlc_a,
+        destination_center=world.nat_f,
+    )
 
-    response = as_user("deu_logistics").post(f"/api/v1/requests/{request.pk}/dispatch/", "g{ö[",
-                                             content_type="text/plain")
+    response = as_user("deu_logistics").post(
+        f"/api/v1/requests/{request.pk}/dispatch/", "g{ö[", content_type="text/plain"
+    )
 
     assert_problem(response, 415)
     assert "415" in schema.raw_schema["paths"]["/api/v1/requests/{id}/dispatch/"]["post"]["responses"]

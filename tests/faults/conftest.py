@@ -231,8 +231,11 @@ def _postgres_bin() -> Path:
     """PG_BIN, else the newest /usr/lib/postgresql/<version>/bin, else the directory of pg_ctl on the PATH.  Missing
     binaries fail the test (with what to install), wherever it runs: a fault test cannot pass without them."""
     candidates = [os.environ.get("PG_BIN", "")]
-    candidates += sorted((str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")),
-                         key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0, reverse=True)
+    candidates += sorted(
+        (str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+        reverse=True,
+    )
     on_path = shutil.which("pg_ctl")
     candidates.append(str(Path(on_path).parent) if on_path else "")
     for candidate in filter(None, candidates):
@@ -272,8 +275,10 @@ class Postgres:
 
     def _server_options(self) -> list[str]:
         # the log file always: a server started without one writes to pg_ctl's output, which then never closes
-        options = (f"-p {self.port} -c listen_addresses={HOST} -k {self.base} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")  # a throwaway: speed over durability
+        options = (
+            f"-p {self.port} -c listen_addresses={HOST} -k {self.base} -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )  # a throwaway: speed over durability
         return ["-l", str(self.base / "server.log"), "-o", options]
 
     def start(self) -> None:
@@ -371,4 +376,3 @@ def slow_receiver(monkeypatch) -> Iterator[SlowReceiver]:
         yield receiver
     finally:
         receiver.close()
-

@@ -210,4 +210,3 @@ def test_a_receipt_killed_at_commit_with_all_its_work_written_leaves_nothing_and
     assert stock.on_hand == on_hand + 5
     assert Movement.objects.filter(stock=stock).count() == movements + 1
     assert IdempotencyKey.objects.filter(key=key).count() == 1
-

@@ -69,8 +69,9 @@ def test_with_redis_down_the_api_serves_readyz_says_degraded_and_queued_work_run
     worker_options = ("--beat", "--schedule", str(tmp_path / "beat-schedule"))
 
     with (
-        portal_server(_test_database_url(), tmp_path / "gunicorn.log", REDIS_URL=url, CELERY_QUEUE=queue,
-                      **sweeps) as portal,
+        portal_server(
+            _test_database_url(), tmp_path / "gunicorn.log", REDIS_URL=url, CELERY_QUEUE=queue, **sweeps
+        ) as portal,
         celery_worker(broker, tmp_path / "worker.log", options=worker_options, **sweeps) as worker,
     ):
         assert portal.request("GET", "/readyz").json()["status"] == "ready"
@@ -188,4 +189,3 @@ def test_the_sweep_sends_again_only_runs_queued_for_longer_than_the_requeue_dela
     assert waiting.status == RunStatus.SUCCEEDED  # sent, and (in-process here) run
     assert ReconciliationRun.objects.get(pk=fresh.pk).status == RunStatus.QUEUED  # its message may still be on its way
     assert ReconciliationRun.objects.get(pk=running.pk).status == RunStatus.RUNNING  # not the sweep's business
-

@@ -235,4 +235,3 @@ def test_a_delivery_whose_row_another_connection_holds_is_busy_not_dropped(slow_
 
     assert attempt_delivery(delivery.pk).status == DeliveryStatus.DELIVERED  # the lock gone, it is sent
     assert slow_receiver.arrivals == {str(delivery.pk): 1}
-

@@ -155,8 +155,9 @@ def _die_with_parent() -> None:
 
 
 @contextmanager
-def celery_worker(broker: Broker, log_path: Path, *, app: str = "config", options: tuple[str, ...] = (),
-                  **environment: str) -> Iterator[Worker]:
+def celery_worker(
+    broker: Broker, log_path: Path, *, app: str = "config", options: tuple[str, ...] = (), **environment: str
+) -> Iterator[Worker]:
     """``celery -A <app> worker --pool prefork --concurrency 2 [options]`` on the test database and the test's broker
     and queue (CELERY_QUEUE), in its own process group; yields once it is ready, and kills the group when the block
     ends."""

@@ -118,9 +118,15 @@ def ledger_world(world):
 def test_the_canonical_form_of_version_1_is_pinned():
     """Stored hashes depend on this exact text: changing it needs a new version, never an edit."""
     movement = Movement(
-        stock_id=7, kind=MovementKind.ISSUE, quantity=-3, balance_after=12, actor_id=5, request_id=None,
+        stock_id=7,
+        kind=MovementKind.ISSUE,
+        quantity=-3,
+        balance_after=12,
+        actor_id=5,
+        request_id=None,
         occurred_at=dt.datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=dt.UTC),
-        recorded_at=dt.datetime(2026, 1, 2, 3, 4, 6, tzinfo=dt.UTC), reason="a|b é",
+        recorded_at=dt.datetime(2026, 1, 2, 3, 4, 6, tzinfo=dt.UTC),
+        reason="a|b é",
     )
     line = ledger.canonical_form(movement, GENESIS)
     assert line == ("alliance-ledger/1|" + "0" * 64 + "|7|issue|-3|12|1767323045123456|1767323046000000|5||a|b é")
@@ -145,15 +151,28 @@ def test_postgresql_computes_the_same_hash_as_python(world):
     stock = make_stock(world, 50, item=world.fuel)
     odd = "Ré-éxpédié | \\x00 'quoted' \"double\" \n newline ✈️ %s %(x)s"
     with transaction.atomic():
-        post_movement(stock=lock_stock(stock.pk), kind=MovementKind.ADJUSTMENT, quantity=-7, actor=world.seeder,
-                      reason=odd, occurred_at=dt.datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC))
+        post_movement(
+            stock=lock_stock(stock.pk),
+            kind=MovementKind.ADJUSTMENT,
+            quantity=-7,
+            actor=world.seeder,
+            reason=odd,
+            occurred_at=dt.datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),
+        )
     request = fuel_request(world)
     with transaction.atomic():
-        post_movement(stock=lock_stock(stock.pk), kind=MovementKind.TRANSFER_IN, quantity=3, actor=world.seeder,
-                      request=request, reason="")
+        post_movement(
+            stock=lock_stock(stock.pk),
+            kind=MovementKind.TRANSFER_IN,
+            quantity=3,
+            actor=world.seeder,
+            request=request,
+            reason="",
+        )
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT m.id, m.hash, {ledger.HASH_SQL} FROM inventory_movement m WHERE m.stock_id = %s",
-                       [stock.pk])
+        cursor.execute(
+            f"SELECT m.id, m.hash, {ledger.HASH_SQL} FROM inventory_movement m WHERE m.stock_id = %s", [stock.pk]
+        )
         rows = cursor.fetchall()
     assert len(rows) == 3
     for movement_id, stored, computed in rows:
@@ -190,8 +209,12 @@ def test_the_request_lifecycle_and_a_settled_count_leave_valid_chains(world):
 
 
 def test_a_bulk_stock_report_creates_stocks_whose_empty_chains_verify(world):
-    record_stock_report(nation=world.fra, center=world.mlc_a, submitted_by=world.users["fra_logistics"],
-                        lines=[{"nsn": world.fuel.nsn, "quantity": 12}, {"nsn": world.rations.nsn, "quantity": 0}])
+    record_stock_report(
+        nation=world.fra,
+        center=world.mlc_a,
+        submitted_by=world.users["fra_logistics"],
+        lines=[{"nsn": world.fuel.nsn, "quantity": 12}, {"nsn": world.rations.nsn, "quantity": 0}],
+    )
     stocks = Stock.objects.filter(nation=world.fra, center=world.mlc_a)
     assert stocks.count() == 2 and all(bytes(s.ledger_head) == GENESIS for s in stocks)
     assert assert_clean().stocks == 2
@@ -234,8 +257,9 @@ def test_the_data_migration_chains_movements_written_before_it(ledger_world):
     raw("UPDATE inventory_stock SET ledger_head = %s", [GENESIS])
     assert ledger.verify_chains().broken  # wiped: broken
 
-    schema_editor = SimpleNamespace(connection=connection,
-                                    execute=lambda sql, params=(): connection.cursor().execute(sql, params))
+    schema_editor = SimpleNamespace(
+        connection=connection, execute=lambda sql, params=(): connection.cursor().execute(sql, params)
+    )
     FILL.fill(django_apps, schema_editor)
 
     assert_clean()
@@ -249,8 +273,14 @@ def test_the_data_migration_chains_movements_written_before_it(ledger_world):
 
 def test_the_database_refuses_a_movement_without_a_sha256_seal(ledger_world):
     stock = ledger_world.stock
-    base = dict(stock=stock, kind=MovementKind.RECEIPT, quantity=1, balance_after=76, actor=ledger_world.world.seeder,
-                occurred_at=timezone.now())
+    base = dict(
+        stock=stock,
+        kind=MovementKind.RECEIPT,
+        quantity=1,
+        balance_after=76,
+        actor=ledger_world.world.seeder,
+        occurred_at=timezone.now(),
+    )
     with pytest.raises(IntegrityError), transaction.atomic():
         Movement.objects.bulk_create([Movement(**base)])  # never sealed: empty hashes
     short = Movement(**base)
@@ -271,8 +301,15 @@ def test_the_database_refuses_a_movement_without_a_sha256_seal(ledger_world):
 def _forge(lw, *, valid: bool) -> int:
     """Append a movement by hand: sealed correctly on the head (but the head not moved), or with a made-up hash."""
     stock = Stock.objects.get(pk=lw.stock.pk)
-    forged = Movement(stock=stock, kind=MovementKind.RECEIPT, quantity=500, balance_after=575,
-                      actor=lw.world.seeder, occurred_at=timezone.now(), reason="found stock")
+    forged = Movement(
+        stock=stock,
+        kind=MovementKind.RECEIPT,
+        quantity=500,
+        balance_after=575,
+        actor=lw.world.seeder,
+        occurred_at=timezone.now(),
+        reason="found stock",
+    )
     ledger.seal(forged, stock.ledger_head)
     if not valid:
         forged.hash = hashlib.sha256(b"made up").digest()
@@ -285,43 +322,53 @@ def _rehash_edit(lw) -> None:
     movement = Movement.objects.get(pk=lw.ids[1])
     movement.reason = "issued to the right unit"
     ledger.seal(movement, movement.prev_hash)
-    raw("UPDATE inventory_movement SET reason = %s, hash = %s WHERE id = %s", [movement.reason, movement.hash,
-                                                                              movement.pk])
+    raw(
+        "UPDATE inventory_movement SET reason = %s, hash = %s WHERE id = %s",
+        [movement.reason, movement.hash, movement.pk],
+    )
 
 
 TAMPERING = {
     # name: (what the intruder does, (index of the movement reported or a callable, problem))
     "quantity-changed": (
-        lambda lw: raw("UPDATE inventory_movement SET quantity = quantity - 5, balance_after = balance_after - 5 "
-                       "WHERE id = %s", [lw.ids[1]]),
-        lambda lw, result: (lw.ids[1], HASH_MISMATCH)),
+        lambda lw: raw(
+            "UPDATE inventory_movement SET quantity = quantity - 5, balance_after = balance_after - 5 WHERE id = %s",
+            [lw.ids[1]],
+        ),
+        lambda lw, result: (lw.ids[1], HASH_MISMATCH),
+    ),
     "middle-movement-deleted": (
         lambda lw: raw("DELETE FROM inventory_movement WHERE id = %s", [lw.ids[1]]),
-        lambda lw, result: (lw.ids[2], BROKEN_LINK)),
+        lambda lw, result: (lw.ids[2], BROKEN_LINK),
+    ),
     "first-movement-deleted": (
         lambda lw: raw("DELETE FROM inventory_movement WHERE id = %s", [lw.ids[0]]),
-        lambda lw, result: (lw.ids[1], BROKEN_LINK)),
+        lambda lw, result: (lw.ids[1], BROKEN_LINK),
+    ),
     "last-movement-deleted": (
         lambda lw: raw("DELETE FROM inventory_movement WHERE id = %s", [lw.ids[3]]),
-        lambda lw, result: (lw.ids[2], HEAD_MISMATCH)),
+        lambda lw, result: (lw.ids[2], HEAD_MISMATCH),
+    ),
     "forged-movement-with-a-valid-seal": (
         lambda lw: _forge(lw, valid=True),
-        lambda lw, result: (result, HEAD_MISMATCH)),
+        lambda lw, result: (result, HEAD_MISMATCH),
+    ),
     "forged-movement-with-a-made-up-hash": (
         lambda lw: _forge(lw, valid=False),
-        lambda lw, result: (result, HASH_MISMATCH)),
-    "edited-and-rehashed-movement": (
-        lambda lw: _rehash_edit(lw),
-        lambda lw, result: (lw.ids[2], BROKEN_LINK)),
+        lambda lw, result: (result, HASH_MISMATCH),
+    ),
+    "edited-and-rehashed-movement": (lambda lw: _rehash_edit(lw), lambda lw, result: (lw.ids[2], BROKEN_LINK)),
     "stock-head-rewritten": (
         lambda lw: Stock.objects.filter(pk=lw.stock.pk).update(ledger_head=GENESIS),
-        lambda lw, result: (lw.ids[3], HEAD_MISMATCH)),
+        lambda lw, result: (lw.ids[3], HEAD_MISMATCH),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(TAMPERING))
-def test_tampering_is_found_by_verify_ledger_and_by_a_run_at_the_first_broken_link(ledger_world, settings, reconcile,
-                                                                                   case):
+def test_tampering_is_found_by_verify_ledger_and_by_a_run_at_the_first_broken_link(
+    ledger_world, settings, reconcile, case
+):
     lw = ledger_world
     settings.LEDGER_VERIFY_SLICES = 1  # every chain re-hashed by every run (the rotation is tested below)
     first = reconcile()  # before: clean, and the checkpoint now covers every movement
@@ -420,13 +467,17 @@ def test_verify_ledger_refuses_an_unknown_center_or_stock(ledger_world, args, me
 @pytest.mark.parametrize(
     ("tamper", "where"),
     [
-        pytest.param("UPDATE inventory_movement SET reason = 'rewritten' WHERE id = %s", (1, HASH_MISMATCH),
-                     id="old-movement-edited"),
+        pytest.param(
+            "UPDATE inventory_movement SET reason = 'rewritten' WHERE id = %s",
+            (1, HASH_MISMATCH),
+            id="old-movement-edited",
+        ),
         pytest.param("DELETE FROM inventory_movement WHERE id = %s", (2, HEAD_MISMATCH), id="newest-deleted"),
     ],
 )
-def test_an_old_chain_broken_is_found_when_its_slice_comes_and_then_kept(ledger_world, settings, reconcile, tamper,
-                                                                          where):
+def test_an_old_chain_broken_is_found_when_its_slice_comes_and_then_kept(
+    ledger_world, settings, reconcile, tamper, where
+):
     lw = ledger_world
     settings.LEDGER_VERIFY_SLICES = 4
     reconcile()  # pass 0 of each center: no checkpoint yet, so everything is verified
@@ -458,8 +509,9 @@ def test_new_movements_are_checked_by_the_next_run_whatever_the_slice(ledger_wor
         raw("UPDATE inventory_movement SET quantity = 40, balance_after = 47 WHERE id = %s", [fresh.pk])
     run = reconcile()
     assert run.findings[KIND] == 2
-    problems = {d.stock_id: (d.details["movement_id"], d.details["problem"])
-                for d in Discrepancy.objects.filter(kind=KIND)}
+    problems = {
+        d.stock_id: (d.details["movement_id"], d.details["problem"]) for d in Discrepancy.objects.filter(kind=KIND)
+    }
     assert problems == {lw.other.pk: (fresh.pk, HASH_MISMATCH), lw.stock.pk: (forged, HEAD_MISMATCH)}
     assert LedgerCheckpoint.objects.get(center=lw.world.mlc_a).verified_through == forged
 
@@ -480,7 +532,8 @@ def test_a_ledger_flag_is_kept_while_broken_acknowledged_by_its_nation_and_clear
     assert flag.stock.nation == lw.world.fra and flag.expected is None and flag.actual is None
 
     response = session_client(lw.world.users["fra_logistics"]).post(
-        f"/api/v1/discrepancies/{flag.pk}/acknowledge/", format="json")
+        f"/api/v1/discrepancies/{flag.pk}/acknowledge/", format="json"
+    )
     assert response.status_code == 200, response.content
     page = session_client(lw.world.users["fra_logistics"]).get(reverse("discrepancy-list")).content.decode()
     assert "Ledger hash chain broken" in page

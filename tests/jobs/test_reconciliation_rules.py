@@ -727,8 +727,10 @@ def test_running_twice_gives_the_same_flags_and_no_duplicates(world, clock):
     first = reconcile_center(world.mlc_a.pk, now=first_now)
     before = _open_flags()
     # short receipts are raised by the receipt itself, broken ledger chains by the run's ledger check
-    assert {d[1] for d in before[0]} == set(DiscrepancyKind.values) - {DiscrepancyKind.SHORT_RECEIPT,
-                                                                      DiscrepancyKind.LEDGER_CHAIN}
+    assert {d[1] for d in before[0]} == set(DiscrepancyKind.values) - {
+        DiscrepancyKind.SHORT_RECEIPT,
+        DiscrepancyKind.LEDGER_CHAIN,
+    }
     assert {s[1] for s in before[1]} == set(ShortfallKind.values)
 
     second_now = clock.tick()
@@ -796,7 +798,8 @@ def test_a_cleared_shortfall_resolves_and_a_recurrence_opens_a_new_one(world, cl
 
 
 def test_an_unchanged_open_shortfall_is_not_rewritten_but_shows_the_last_pass_as_its_last_sighting(
-        world, clock, as_user):
+    world, clock, as_user
+):
     make_stock(world, 40, safety_level=50)
     first_at = clock.tick()
     reconcile_center(world.mlc_a.pk, now=first_at)
@@ -967,8 +970,15 @@ def test_a_stock_made_private_hides_its_shortfall_from_other_nations_at_once(wor
 def test_a_shortfall_written_with_a_wrong_shared_flag_takes_its_stocks(world):
     stock = make_stock(world, 5, safety_level=10, shared=True)
     now = timezone.now()
-    flag = Shortfall.objects.create(kind=ShortfallKind.BELOW_SAFETY, stock=stock, nation=stock.nation,
-                                    center=stock.center, item=stock.item, first_seen=now, last_seen=now)
+    flag = Shortfall.objects.create(
+        kind=ShortfallKind.BELOW_SAFETY,
+        stock=stock,
+        nation=stock.nation,
+        center=stock.center,
+        item=stock.item,
+        first_seen=now,
+        last_seen=now,
+    )
     flag.refresh_from_db()
     assert flag.shared  # set by the database from the stock, though the row was written with False
     Shortfall.objects.filter(pk=flag.pk).update(shared=False)

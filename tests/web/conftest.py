@@ -40,7 +40,6 @@ PATHS = {
 }
 
 
-
 @pytest.fixture
 def world(db) -> SimpleNamespace:
     return build_scenario()

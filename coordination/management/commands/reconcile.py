@@ -40,8 +40,10 @@ class Command(BaseCommand):
             time.sleep(0.5)
         self.stdout.write("")
         duration = (run.finished_at - (run.started_at or run.created_at)).total_seconds()
-        self.stdout.write(f"#{run.pk} {run.status} in {duration:.1f} s: "
-                          + ", ".join(f"{k} {v}" for k, v in sorted(run.findings.items())))
+        self.stdout.write(
+            f"#{run.pk} {run.status} in {duration:.1f} s: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(run.findings.items()))
+        )
         if run.status != "succeeded":
             raise CommandError(run.error or "The run failed.")
 

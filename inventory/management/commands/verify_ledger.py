@@ -22,15 +22,20 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--center", metavar="CODE", help="only the stocks of this logistics center")
-        parser.add_argument("--stock", metavar="ID", type=int, action="append", dest="stocks",
-                            help="only this stock (repeat for more)")
-        parser.add_argument("--digest", action="store_true",
-                            help="also print one SHA-256 over every stock head in scope, to keep outside the "
-                                 "database and compare later (a consistent rewrite of a whole chain is only "
-                                 "visible that way)")
+        parser.add_argument(
+            "--stock", metavar="ID", type=int, action="append", dest="stocks", help="only this stock (repeat for more)"
+        )
+        parser.add_argument(
+            "--digest",
+            action="store_true",
+            help="also print one SHA-256 over every stock head in scope, to keep outside the "
+            "database and compare later (a consistent rewrite of a whole chain is only "
+            "visible that way)",
+        )
 
-    def handle(self, *args, center: str | None = None, stocks: list[int] | None = None, digest: bool = False,
-               **options):
+    def handle(
+        self, *args, center: str | None = None, stocks: list[int] | None = None, digest: bool = False, **options
+    ):
         began = time.perf_counter()
         if digest and stocks:
             raise CommandError("--digest covers a whole center or the whole ledger: leave out --stock.", returncode=2)
@@ -51,16 +56,19 @@ class Command(BaseCommand):
         report = verify_chains(center_id=center_id, stock_ids=stocks)
         for link in report.broken:
             movement = f"movement {link.movement_id}" if link.movement_id is not None else "no movement"
-            self.stdout.write(f"stock {link.stock_id}, {movement}: {link.problem} "
-                              f"(expected {link.expected}, found {link.found})")
+            self.stdout.write(
+                f"stock {link.stock_id}, {movement}: {link.problem} (expected {link.expected}, found {link.found})"
+            )
 
         seconds = time.perf_counter() - began
         by_problem: dict[str, int] = {}
         for link in report.broken:
             by_problem[link.problem] = by_problem.get(link.problem, 0) + 1
         detail = ", ".join(f"{problem} {n}" for problem, n in sorted(by_problem.items()))
-        summary = (f"verify_ledger: {report.stocks:,} stocks, {report.movements:,} movements re-hashed, "
-                   f"{len(report.broken):,} broken chains{f' ({detail})' if detail else ''}, {seconds:.2f} s")
+        summary = (
+            f"verify_ledger: {report.stocks:,} stocks, {report.movements:,} movements re-hashed, "
+            f"{len(report.broken):,} broken chains{f' ({detail})' if detail else ''}, {seconds:.2f} s"
+        )
         if digest:
             count, value = heads_digest(center_id=center_id)
             self.stdout.write(f"heads digest ({count:,} stocks): {value}")

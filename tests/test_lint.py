@@ -1,0 +1,16 @@
+"""`make lint` holds: ruff's checks and its formatting, over the whole tree (pyproject.toml's [tool.ruff])."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RUFF = Path(sys.executable).with_name("ruff")
+
+
+@pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]], ids=["check", "format"])
+def test_ruff(command):
+    result = subprocess.run([str(RUFF), *command], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
