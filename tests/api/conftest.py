@@ -24,58 +24,57 @@ from types import SimpleNamespace
 import pytest
 from django.db.models import Sum
 from django.db.models.functions import Coalesce
-from rest_framework.test import APIClient
 
 from coordination.models import RequestStatus, SupplyRequest
-from inventory.models import CenterKind, Stock
-from nations import access
-from nations.models import ServiceAccount
+from inventory.models import Stock
 from nations.roles import Role
-from nations.tokens import issue_token
-from tests.factories import CenterFactory, ItemFactory, NationFactory, UserFactory, stock_with
+from tests.factories import UserFactory, stock_with
 
-FUEL_NSN = "9130-12-000-0002"
-RATIONS_NSN = "8970-14-000-0001"
+# FUEL_NSN, RATIONS_NSN, session_client and token_client are imported from here by the API tests
+from tests.scenario import (  # noqa: F401
+    FUEL_NSN,
+    RATIONS_NSN,
+    build_alliance,
+    national_systems,
+    session_client,
+    session_clients,
+    token_client,
+    users_with_roles,
+)
+
 PROBLEM_JSON = "application/problem+json"
 
 
-
 def build_scenario() -> SimpleNamespace:
-    fra = NationFactory(code="FRA", name="France", ncb_code="14")
-    deu = NationFactory(code="DEU", name="Germany", ncb_code="12")
-    ita = NationFactory(code="ITA", name="Italy", ncb_code="15")
-    mlc_a = CenterFactory(code="MLC-A", host_nation=deu, kind=CenterKind.MULTINATIONAL, latitude=50, longitude=7)
-    mlc_a.participants.set([fra, deu])
-    nat_b = CenterFactory(code="NAT-B", host_nation=ita, kind=CenterKind.NATIONAL, latitude=45, longitude=9)
-    nat_b.participants.set([ita])
-    nat_f = CenterFactory(code="NAT-F", host_nation=fra, kind=CenterKind.NATIONAL, latitude=48, longitude=2)
-    nat_f.participants.set([fra])
-    fuel = ItemFactory(nsn=FUEL_NSN, name="Diesel fuel", supply_class="III", unit_of_issue="L")
-    rations = ItemFactory(nsn=RATIONS_NSN, name="Ration pack", supply_class="I", unit_of_issue="EA")
-
-    grants = {
-        "fra_logistics": [(Role.LOGISTICS, fra)],
-        "fra_liaison": [(Role.LIAISON, fra)],
-        "deu_logistics": [(Role.LOGISTICS, deu)],
-        "deu_liaison": [(Role.LIAISON, deu)],
-        "ita_logistics": [(Role.LOGISTICS, ita)],
-        "ita_liaison": [(Role.LIAISON, ita)],
-        "dual_hat": [(Role.LOGISTICS, fra), (Role.LIAISON, deu)],
-        "mlc_a_operator": [(Role.OPERATOR, mlc_a)],
-        "nat_b_operator": [(Role.OPERATOR, nat_b)],
-        "nat_f_operator": [(Role.OPERATOR, nat_f)],
-        "coordinator": [(Role.COORDINATOR, None)],
-        "fra_system": [(Role.LOGISTICS, fra)],
-        "ita_system": [(Role.LOGISTICS, ita)],
-        "no_role": [],
-    }
-    users = {}
-    for name, roles in grants.items():
-        users[name] = UserFactory(username=name.replace("_", "-"))
-        for role, target in roles:
-            access.grant_role(users[name], role, target)
-    ServiceAccount.objects.create(user=users["fra_system"], nation=fra, description="FRA national system")
-    ServiceAccount.objects.create(user=users["ita_system"], nation=ita, description="ITA national system")
+    alliance = build_alliance(with_nat_f=True)
+    fra, deu, ita, mlc_a, nat_b, nat_f = (
+        alliance.fra,
+        alliance.deu,
+        alliance.ita,
+        alliance.mlc_a,
+        alliance.nat_b,
+        alliance.nat_f,
+    )
+    fuel, rations = alliance.fuel, alliance.rations
+    users = users_with_roles(
+        {
+            "fra_logistics": [(Role.LOGISTICS, fra)],
+            "fra_liaison": [(Role.LIAISON, fra)],
+            "deu_logistics": [(Role.LOGISTICS, deu)],
+            "deu_liaison": [(Role.LIAISON, deu)],
+            "ita_logistics": [(Role.LOGISTICS, ita)],
+            "ita_liaison": [(Role.LIAISON, ita)],
+            "dual_hat": [(Role.LOGISTICS, fra), (Role.LIAISON, deu)],
+            "mlc_a_operator": [(Role.OPERATOR, mlc_a)],
+            "nat_b_operator": [(Role.OPERATOR, nat_b)],
+            "nat_f_operator": [(Role.OPERATOR, nat_f)],
+            "coordinator": [(Role.COORDINATOR, None)],
+            "fra_system": [(Role.LOGISTICS, fra)],
+            "ita_system": [(Role.LOGISTICS, ita)],
+            "no_role": [],
+        }
+    )
+    national_systems(users, {"fra_system": fra, "ita_system": ita})
 
     seeder = UserFactory(username="ledger-seeder")
     stocks = {
@@ -105,32 +104,10 @@ def world(db) -> SimpleNamespace:
     return build_scenario()
 
 
-def session_client(user) -> APIClient:
-    """A client logged in with a real session, as the browser is."""
-    client = APIClient()
-    client.force_login(user)
-    return client
-
-
-def token_client(user) -> APIClient:
-    """A client sending ``Authorization: Bearer <token>``, as a national system does."""
-    _, raw = issue_token(user=user, name="tests", expires_in_days=30)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
-
-
 @pytest.fixture
 def as_user(world):
     """``as_user("deu_liaison")``: a session client for a scenario user (cached per test)."""
-    clients = {}
-
-    def get(name: str) -> APIClient:
-        if name not in clients:
-            clients[name] = session_client(world.users[name])
-        return clients[name]
-
-    return get
+    return session_clients(world.users)
 
 
 # --- assertions about the books ------------------------------------------------------------------------------

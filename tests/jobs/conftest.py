@@ -21,62 +21,53 @@ from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from coordination import services
 from coordination.models import SupplyRequest
-from inventory.models import CenterKind, Movement, MovementKind, Stock, StockCount
+from inventory.models import Movement, MovementKind, Stock, StockCount
 from inventory.services import post_movement
-from nations import access
-from nations.models import ServiceAccount
 from nations.roles import Role
-from nations.tokens import issue_token
-from tests.factories import CenterFactory, ItemFactory, NationFactory, StockFactory, UserFactory
+from tests.factories import ItemFactory, StockFactory, UserFactory
 
-FUEL_NSN = "9130-12-000-0002"
-RATIONS_NSN = "8970-14-000-0001"
-
+# session_client and token_client are imported from here by the job tests
+from tests.scenario import (  # noqa: F401
+    build_alliance,
+    national_systems,
+    session_client,
+    session_clients,
+    token_client,
+    users_with_roles,
+)
 
 
 def build_world() -> SimpleNamespace:
-    fra = NationFactory(code="FRA", name="France", ncb_code="14")
-    deu = NationFactory(code="DEU", name="Germany", ncb_code="12")
-    ita = NationFactory(code="ITA", name="Italy", ncb_code="15")
-    mlc_a = CenterFactory(code="MLC-A", host_nation=deu, kind=CenterKind.MULTINATIONAL, latitude=50, longitude=7)
-    mlc_a.participants.set([fra, deu])
-    nat_b = CenterFactory(code="NAT-B", host_nation=ita, kind=CenterKind.NATIONAL, latitude=45, longitude=9)
-    nat_b.participants.set([ita])
-    fuel = ItemFactory(nsn=FUEL_NSN, name="Diesel fuel", supply_class="III", unit_of_issue="L")
-    rations = ItemFactory(nsn=RATIONS_NSN, name="Ration pack", supply_class="I", unit_of_issue="EA")
-
-    grants = {
-        "fra_logistics": [(Role.LOGISTICS, fra)],
-        "fra_logistics_2": [(Role.LOGISTICS, fra)],
-        "fra_liaison": [(Role.LIAISON, fra)],
-        "deu_logistics": [(Role.LOGISTICS, deu)],
-        "deu_liaison": [(Role.LIAISON, deu)],
-        "ita_logistics": [(Role.LOGISTICS, ita)],
-        "mlc_a_operator": [(Role.OPERATOR, mlc_a)],
-        "nat_b_operator": [(Role.OPERATOR, nat_b)],
-        "coordinator": [(Role.COORDINATOR, None)],
-        "fra_system": [(Role.LOGISTICS, fra)],
-        "deu_system": [(Role.LOGISTICS, deu), (Role.LIAISON, deu)],
-        "ita_system": [(Role.LOGISTICS, ita)],
-        "no_role": [],
-    }
-    emails = {
-        "fra_logistics": "fra.logistics@example.org",
-        "deu_liaison": "deu.liaison@example.org",
-        "fra_system": "fra.system@example.org",
-        "deu_system": "deu.system@example.org",
-    }
-    users = {}
-    for name, roles in grants.items():
-        users[name] = UserFactory(username=name.replace("_", "-"), email=emails.get(name, ""))
-        for role, target in roles:
-            access.grant_role(users[name], role, target)
-    for name, nation in (("fra_system", fra), ("deu_system", deu), ("ita_system", ita)):
-        ServiceAccount.objects.create(user=users[name], nation=nation, description=f"{nation.code} national system")
+    alliance = build_alliance()
+    fra, deu, ita, mlc_a, nat_b = alliance.fra, alliance.deu, alliance.ita, alliance.mlc_a, alliance.nat_b
+    fuel, rations = alliance.fuel, alliance.rations
+    users = users_with_roles(
+        {
+            "fra_logistics": [(Role.LOGISTICS, fra)],
+            "fra_logistics_2": [(Role.LOGISTICS, fra)],
+            "fra_liaison": [(Role.LIAISON, fra)],
+            "deu_logistics": [(Role.LOGISTICS, deu)],
+            "deu_liaison": [(Role.LIAISON, deu)],
+            "ita_logistics": [(Role.LOGISTICS, ita)],
+            "mlc_a_operator": [(Role.OPERATOR, mlc_a)],
+            "nat_b_operator": [(Role.OPERATOR, nat_b)],
+            "coordinator": [(Role.COORDINATOR, None)],
+            "fra_system": [(Role.LOGISTICS, fra)],
+            "deu_system": [(Role.LOGISTICS, deu), (Role.LIAISON, deu)],
+            "ita_system": [(Role.LOGISTICS, ita)],
+            "no_role": [],
+        },
+        emails={
+            "fra_logistics": "fra.logistics@example.org",
+            "deu_liaison": "deu.liaison@example.org",
+            "fra_system": "fra.system@example.org",
+            "deu_system": "deu.system@example.org",
+        },
+    )
+    national_systems(users, {"fra_system": fra, "deu_system": deu, "ita_system": ita})
     seeder = UserFactory(username="ledger-seeder")
     return SimpleNamespace(
         fra=fra, deu=deu, ita=ita, mlc_a=mlc_a, nat_b=nat_b, fuel=fuel, rations=rations, users=users, seeder=seeder
@@ -151,27 +142,7 @@ def fuel_request(world, quantity: int = 10, *, submit: bool = True, required_in_
     )
 
 
-def session_client(user) -> APIClient:
-    client = APIClient()
-    client.force_login(user)
-    return client
-
-
-def token_client(user) -> APIClient:
-    _, raw = issue_token(user=user, name="tests", expires_in_days=30)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
-
-
 @pytest.fixture
 def as_user(world):
     """``as_user("coordinator")``: a logged-in API client for a scenario user (cached per test)."""
-    clients: dict[str, APIClient] = {}
-
-    def get(name: str) -> APIClient:
-        if name not in clients:
-            clients[name] = session_client(world.users[name])
-        return clients[name]
-
-    return get
+    return session_clients(world.users)
