@@ -293,6 +293,17 @@ STOCK_SUBJECT = ("stock_id",)
 POOL_SUBJECT = ("center_id", "item_id")  # unmet demand is a flag on a center's pool of an item
 
 
+# The probe above looks at this center's flags only (so it reads them from the center index). A stock moved here from
+# another center (possible while it has no movements) may still hold an open flag there, which the other center's
+# pass has not resolved yet: the one-open-flag-per-stock key then takes that flag over, with its center and figures.
+# The conflict target repeats the partial unique index's predicate exactly (SQLite requires it).
+_TAKE_OVER_MOVED_STOCKS_FLAG = f"""
+        ON CONFLICT (kind, stock_id) WHERE (resolved_at IS NULL AND stock_id IS NOT NULL)
+        DO UPDATE SET center_id = excluded.center_id, nation_id = excluded.nation_id, item_id = excluded.item_id,
+                      {", ".join(f"{c} = excluded.{c}" for c in SHORTFALL_FIGURES)},
+                      last_seen = excluded.last_seen, updated_at = excluded.updated_at"""
+
+
 def _flag_shortfalls(kind: str, findings_sql: str, subject: tuple[str, ...], params: dict) -> int:
     """Raise, update and resolve the center's `kind` shortfalls to match `findings_sql`, which selects the
     subject columns, nation_id, center_id, item_id and the figures; only differences are written."""
@@ -325,6 +336,7 @@ def _flag_shortfalls(kind: str, findings_sql: str, subject: tuple[str, ...], par
         FROM {FINDINGS} f
         WHERE NOT EXISTS (SELECT 1 FROM {SHORTFALL} o WHERE o.center_id = %(center)s AND o.kind = %(kind)s
                           AND {same_subject.format(flag="o")} AND o.resolved_at IS NULL)
+        {_TAKE_OVER_MOVED_STOCKS_FLAG if subject == STOCK_SUBJECT else ""}
     """,
         params,
     )

@@ -33,6 +33,12 @@ class StockAdmin(admin.ModelAdmin):
     def ledger_head_hex(self, obj) -> str:
         return bytes(obj.ledger_head).hex()
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.movements.exists():
+            fields.append("center")  # its movements happened there (the database refuses the move too)
+        return fields
+
 
 @admin.register(Movement)
 class MovementAdmin(admin.ModelAdmin):

@@ -10,22 +10,27 @@ import importlib
 import django.db.models.deletion
 from django.db import migrations, models
 
-FILL = ("UPDATE inventory_movement SET center_id = "
-        "(SELECT s.center_id FROM inventory_stock s WHERE s.id = inventory_movement.stock_id)")
+FILL = (
+    "UPDATE inventory_movement SET center_id = "
+    "(SELECT s.center_id FROM inventory_stock s WHERE s.id = inventory_movement.stock_id)"
+)
+PG_FILL = "UPDATE inventory_movement m SET center_id = s.center_id FROM inventory_stock s WHERE s.id = m.stock_id"
 
 
-def fill(apps, schema_editor):
-    with schema_editor.connection.cursor() as cursor:
-        if schema_editor.connection.vendor == "postgresql":
+def fill(apps, schema_editor, *, only_missing: bool = False):
+    """Copy each stock's center onto its movements (those without one, with `only_missing`: 0013 repeats it for
+    movements that processes still running the previous release wrote in between)."""
+    missing = " AND m.center_id IS NULL" if only_missing else ""
+    if schema_editor.connection.vendor == "postgresql":
+        with schema_editor.connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses a table with pending FK checks
             cursor.execute("ALTER TABLE inventory_movement DISABLE TRIGGER inventory_movement_append_only")
-            cursor.execute("UPDATE inventory_movement m SET center_id = s.center_id "
-                           "FROM inventory_stock s WHERE s.id = m.stock_id")
+            cursor.execute(PG_FILL + missing)
             cursor.execute("ALTER TABLE inventory_movement ENABLE TRIGGER inventory_movement_append_only")
-            return
+        return
     append_only = importlib.import_module("inventory.migrations.0003_movement_append_only")
     append_only.remove(apps, schema_editor)
-    schema_editor.execute(FILL)
+    schema_editor.execute(FILL + (" WHERE center_id IS NULL" if only_missing else ""))
     append_only.install(apps, schema_editor)
 
 

@@ -8,6 +8,7 @@
 - SQLite has no such composite key here; two triggers say the same.
 
 SQLite rebuilds the movement table to make the column required, which drops its triggers: they are put back (0007).
+Movements written between 0012 and 0013 (by processes still running the previous release) get their center first.
 """
 
 import importlib
@@ -16,6 +17,11 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 keeping_sqlite_triggers = importlib.import_module("inventory.migrations.0007_ledger_hash_chain").keeping_sqlite_triggers
+fill = importlib.import_module("inventory.migrations.0012_movement_center").fill
+
+
+def fill_missing(apps, schema_editor):
+    fill(apps, schema_editor, only_missing=True)
 
 PG_INSTALL = """
 ALTER TABLE inventory_movement ADD CONSTRAINT movement_center_stock_fk FOREIGN KEY (center_id, stock_id)
@@ -59,6 +65,7 @@ class Migration(migrations.Migration):
     dependencies = [("inventory", "0012_movement_center")]
 
     operations = [
+        migrations.RunPython(fill_missing, migrations.RunPython.noop),
         *keeping_sqlite_triggers(("inventory_stock", "inventory_movement"), [
             migrations.AlterField(
                 model_name="movement",

@@ -720,6 +720,26 @@ def _open_flags():
     return discrepancies, shortfalls
 
 
+def test_a_stock_moved_to_another_center_takes_its_open_flag_along(world, clock):
+    """A stock without movements may still be corrected to another center; its open flag follows it, whichever
+    center's pass comes first, and neither pass fails on the one-open-flag-per-stock key."""
+    stock = make_stock(world, 0, safety_level=5)  # at MLC-A, nothing on hand: below safety
+    reconcile(clock, world.mlc_a)
+    [flag] = open_shortfalls(ShortfallKind.BELOW_SAFETY)
+    Stock.objects.filter(pk=stock.pk).update(center=world.nat_b)
+
+    reconcile(clock, world.nat_b)  # before MLC-A's pass has resolved the flag there
+    reconcile(clock, world.mlc_a)
+
+    [moved] = open_shortfalls(ShortfallKind.BELOW_SAFETY)
+    assert (moved.pk, moved.stock_id, moved.center_id, moved.first_seen) == (
+        flag.pk,
+        stock.pk,
+        world.nat_b.pk,
+        flag.first_seen,
+    )
+
+
 def test_running_twice_gives_the_same_flags_and_no_duplicates(world, clock):
     _every_condition(world)
 
