@@ -19,6 +19,7 @@ from rest_framework.test import APIClient
 from inventory.models import CenterKind
 from nations import access
 from nations.models import ServiceAccount
+from nations.roles import Role
 from nations.tokens import issue_token
 from tests.factories import CenterFactory, ItemFactory, NationFactory, UserFactory
 
@@ -44,8 +45,29 @@ def build_alliance(*, with_nat_f: bool = False) -> SimpleNamespace:
     return SimpleNamespace(fra=fra, deu=deu, ita=ita, mlc_a=mlc_a, nat_b=nat_b, nat_f=nat_f, fuel=fuel, rations=rations)
 
 
+def common_grants(alliance: SimpleNamespace) -> dict:
+    """The users both suites have, as {name: [(role, the nation or center it is held on, or None)]}: FRA's and DEU's
+    logistics and liaison officers, ITA's logistics officer, the operators of MLC-A and NAT-B, a coordinator, FRA's
+    and ITA's national systems and a user without any role."""
+    a = alliance
+    return {
+        "fra_logistics": [(Role.LOGISTICS, a.fra)],
+        "fra_liaison": [(Role.LIAISON, a.fra)],
+        "deu_logistics": [(Role.LOGISTICS, a.deu)],
+        "deu_liaison": [(Role.LIAISON, a.deu)],
+        "ita_logistics": [(Role.LOGISTICS, a.ita)],
+        "mlc_a_operator": [(Role.OPERATOR, a.mlc_a)],
+        "nat_b_operator": [(Role.OPERATOR, a.nat_b)],
+        "coordinator": [(Role.COORDINATOR, None)],
+        "fra_system": [(Role.LOGISTICS, a.fra)],
+        "ita_system": [(Role.LOGISTICS, a.ita)],
+        "no_role": [],
+    }
+
+
 def users_with_roles(grants: dict, emails: dict | None = None) -> dict:
-    """{name: user} for {name: [(role, nation, center or None), ...]}; usernames are the names with dashes."""
+    """{name: user} for {name: [(role, the nation or center it is held on, or None), ...]}; usernames are the names
+    with dashes."""
     users = {}
     for name, roles in grants.items():
         users[name] = UserFactory(username=name.replace("_", "-"), email=(emails or {}).get(name, ""))

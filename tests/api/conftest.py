@@ -35,6 +35,7 @@ from tests.scenario import (  # noqa: F401
     FUEL_NSN,
     RATIONS_NSN,
     build_alliance,
+    common_grants,
     national_systems,
     session_client,
     session_clients,
@@ -58,20 +59,10 @@ def build_scenario() -> SimpleNamespace:
     fuel, rations = alliance.fuel, alliance.rations
     users = users_with_roles(
         {
-            "fra_logistics": [(Role.LOGISTICS, fra)],
-            "fra_liaison": [(Role.LIAISON, fra)],
-            "deu_logistics": [(Role.LOGISTICS, deu)],
-            "deu_liaison": [(Role.LIAISON, deu)],
-            "ita_logistics": [(Role.LOGISTICS, ita)],
+            **common_grants(alliance),
             "ita_liaison": [(Role.LIAISON, ita)],
             "dual_hat": [(Role.LOGISTICS, fra), (Role.LIAISON, deu)],
-            "mlc_a_operator": [(Role.OPERATOR, mlc_a)],
-            "nat_b_operator": [(Role.OPERATOR, nat_b)],
             "nat_f_operator": [(Role.OPERATOR, nat_f)],
-            "coordinator": [(Role.COORDINATOR, None)],
-            "fra_system": [(Role.LOGISTICS, fra)],
-            "ita_system": [(Role.LOGISTICS, ita)],
-            "no_role": [],
         }
     )
     national_systems(users, {"fra_system": fra, "ita_system": ita})

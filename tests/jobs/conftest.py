@@ -32,6 +32,7 @@ from tests.factories import ItemFactory, StockFactory, UserFactory
 # session_client and token_client are imported from here by the job tests
 from tests.scenario import (  # noqa: F401
     build_alliance,
+    common_grants,
     national_systems,
     session_client,
     session_clients,
@@ -46,19 +47,9 @@ def build_world() -> SimpleNamespace:
     fuel, rations = alliance.fuel, alliance.rations
     users = users_with_roles(
         {
-            "fra_logistics": [(Role.LOGISTICS, fra)],
+            **common_grants(alliance),
             "fra_logistics_2": [(Role.LOGISTICS, fra)],
-            "fra_liaison": [(Role.LIAISON, fra)],
-            "deu_logistics": [(Role.LOGISTICS, deu)],
-            "deu_liaison": [(Role.LIAISON, deu)],
-            "ita_logistics": [(Role.LOGISTICS, ita)],
-            "mlc_a_operator": [(Role.OPERATOR, mlc_a)],
-            "nat_b_operator": [(Role.OPERATOR, nat_b)],
-            "coordinator": [(Role.COORDINATOR, None)],
-            "fra_system": [(Role.LOGISTICS, fra)],
             "deu_system": [(Role.LOGISTICS, deu), (Role.LIAISON, deu)],
-            "ita_system": [(Role.LOGISTICS, ita)],
-            "no_role": [],
         },
         emails={
             "fra_logistics": "fra.logistics@example.org",
