@@ -56,8 +56,12 @@ def database_exists(name: str) -> bool:
         return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is not None
 
 
-# The shape of the scale databases (nations, centers, catalog, seed); benchmarks vary only stocks and movements.
-SCALE_SHAPE = ["--nations", "30", "--centers", "40", "--items", "2000", "--seed", "2026"]
+# The shape of the scale databases (generate_scale's options besides stocks and movements): the issue's, and the small
+# one of the smoke runs of the benchmarks that need several centers' worth of everything.
+SCALE_SHAPE = {"nations": 30, "centers": 40, "items": 2000, "seed": 2026}
+SMOKE_SHAPE = {"nations": 5, "centers": 8, "items": 150, "seed": 2026}
+ISSUE_SIZE = {"stocks": 1_000_000, "movements": 3_000_000}
+SMOKE_SIZE = {"stocks": 6000, "movements": 18_000}
 
 
 def stock_count(db: str) -> int:
@@ -69,18 +73,22 @@ def stock_count(db: str) -> int:
             return -1
 
 
-def scale_database(db: str, *, stocks: int, movements: int, regenerate: bool = False) -> float | None:
-    """Make `db` a ``generate_scale`` database of `stocks` stocks and `movements` movements (SCALE_SHAPE), or reuse
+def scale_database(
+    db: str, *, stocks: int, movements: int, shape: dict = SCALE_SHAPE, regenerate: bool = False
+) -> float | None:
+    """Make `db` a ``generate_scale`` database of `stocks` stocks and `movements` movements (of `shape`), or reuse
     it if it already holds that many stocks (then only newer migrations are applied).  Returns generate_scale's
     seconds, or None when reused."""
     if not regenerate and database_exists(db) and stock_count(db) == stocks:
-        manage(db, "migrate", "--noinput")
+        manage(db, "migrate", "--noinput", timeout=1800)
         return None
     recreate_database(db)
     manage(db, "migrate", "--noinput")
     began = time.monotonic()
-    size = ["--stocks", str(stocks), "--movements", str(movements)]
-    manage(db, "generate_scale", *SCALE_SHAPE, *size, timeout=3600, quiet=False)
+    options = {**shape, "stocks": stocks, "movements": movements}
+    manage(
+        db, "generate_scale", *[a for k, v in options.items() for a in (f"--{k}", str(v))], timeout=3600, quiet=False
+    )
     return time.monotonic() - began
 
 

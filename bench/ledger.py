@@ -32,38 +32,25 @@ import time
 
 import psycopg
 from _common import (
+    ISSUE_SIZE,
     ROOT,
-    database_exists,
+    SCALE_SHAPE,
+    SMOKE_SHAPE,
+    SMOKE_SIZE,
     database_url,
     machine_line,
-    manage,
     portal_env,
     print_result_json,
-    recreate_database,
+    scale_database,
 )
 
-FULL = dict(nations=30, centers=40, items=2000, stocks=1_000_000, movements=3_000_000)
-SMOKE = dict(nations=5, centers=8, items=150, stocks=6000, movements=18_000)
 
-
-def prepare_database(db: str, sizes: dict, *, regenerate: bool) -> None:
-    held = -1
-    if database_exists(db):
-        with psycopg.connect(database_url(db)) as conn:
-            try:
-                held = conn.execute("SELECT COUNT(*) FROM inventory_stock").fetchone()[0]
-            except psycopg.errors.UndefinedTable:
-                held = -1
-    if regenerate or held != sizes["stocks"]:
-        recreate_database(db)
-        manage(db, "migrate", "--no-input", timeout=600)
-        began = time.perf_counter()
-        args = [item for key, value in sizes.items() for item in (f"--{key}", str(value))]
-        manage(db, "generate_scale", *args, timeout=900, quiet=False)
-        print(f"generated in {time.perf_counter() - began:.0f} s: generate_scale {' '.join(args)}")
+def prepare_database(db: str, shape: dict, size: dict, *, regenerate: bool) -> None:
+    seconds = scale_database(db, **size, shape=shape, regenerate=regenerate)
+    if seconds is None:
+        print(f"reusing {db} ({size['stocks']:,} stocks; --regenerate to generate again)")
     else:
-        manage(db, "migrate", "--no-input", timeout=1800)
-        print(f"reusing {db} ({sizes['stocks']:,} stocks; --regenerate to generate again)")
+        print(f"generated in {seconds:.0f} s")
     with psycopg.connect(database_url(db), autocommit=True) as conn:
         conn.execute("DELETE FROM inventory_ledgercheckpoint")
         conn.execute("DELETE FROM coordination_discrepancy WHERE kind = 'ledger_chain'")
@@ -91,12 +78,13 @@ def main() -> int:
     parser.add_argument("--regenerate", action="store_true", help="generate the data again")
     parser.add_argument("--repeats", type=int, default=None, help="passes of the full checks (default 2, 1 smoke)")
     args = parser.parse_args()
-    sizes = SMOKE if args.smoke else FULL
+    shape, size = (SMOKE_SHAPE, SMOKE_SIZE) if args.smoke else (SCALE_SHAPE, ISSUE_SIZE)
+    sizes = {**shape, **size}
     db = os.environ.get("LEDGER_BENCH_DB") or ("alliance_bench_ledger_smoke" if args.smoke else "alliance_bench_ledger")
     repeats = args.repeats or (1 if args.smoke else 2)
 
     print(machine_line())
-    prepare_database(db, sizes, regenerate=args.regenerate)
+    prepare_database(db, shape, size, regenerate=args.regenerate)
     os.environ.update(portal_env(db, LOG_LEVEL="WARNING"))
     sys.path.insert(0, str(ROOT))  # this checkout's code, whatever the virtualenv's editable install points at
     import django

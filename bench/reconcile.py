@@ -49,21 +49,21 @@ import psycopg
 import redis
 from _common import (
     CPUS,
+    ISSUE_SIZE,
     PYTHON,
     ROOT,
+    SCALE_SHAPE,
+    SMOKE_SHAPE,
+    SMOKE_SIZE,
     VENV_BIN,
-    database_exists,
     database_url,
     machine_line,
-    manage,
     portal_env,
     print_result_json,
-    recreate_database,
+    scale_database,
     verdict,
 )
 
-FULL = dict(nations=30, centers=40, items=2000, stocks=1_000_000, movements=3_000_000)
-SMOKE = dict(nations=5, centers=8, items=150, stocks=6000, movements=18_000)
 REDIS_URL = os.environ.get("RECON_BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 QUEUE = f"bench-reconcile-{os.getpid()}"  # other runs may share the Redis database
 CELERY = str(VENV_BIN / "celery") if (VENV_BIN / "celery").exists() else None
@@ -74,28 +74,12 @@ RUN_TIMEOUT = 600.0
 # --- database -------------------------------------------------------------------------------------------------
 
 
-def sizes_held(db: str) -> tuple[int, int]:
-    """(stocks, centers) in `db`; (-1, -1) when it has no such tables."""
-    try:
-        with psycopg.connect(database_url(db)) as conn:
-            return conn.execute(
-                "SELECT (SELECT COUNT(*) FROM inventory_stock), (SELECT COUNT(*) FROM inventory_logisticscenter)"
-            ).fetchone()
-    except psycopg.Error:
-        return -1, -1
-
-
-def prepare_database(db: str, sizes: dict, *, regenerate: bool) -> None:
-    if regenerate or not database_exists(db) or sizes_held(db) != (sizes["stocks"], sizes["centers"]):
-        recreate_database(db)
-        manage(db, "migrate", "--no-input", timeout=600)
-        began = time.perf_counter()
-        args = [item for key, value in sizes.items() for item in (f"--{key}", str(value))]
-        manage(db, "generate_scale", *args, timeout=900, quiet=False)
-        print(f"generated in {time.perf_counter() - began:.0f} s: generate_scale {' '.join(args)}")
+def prepare_database(db: str, shape: dict, size: dict, *, regenerate: bool) -> None:
+    seconds = scale_database(db, **size, shape=shape, regenerate=regenerate)
+    if seconds is None:
+        print(f"reusing {db} ({size['stocks']:,} stocks; --regenerate to generate again)")
     else:
-        manage(db, "migrate", "--no-input", timeout=600)
-        print(f"reusing {db} ({sizes['stocks']:,} stocks; --regenerate to generate again)")
+        print(f"generated in {seconds:.0f} s")
     with psycopg.connect(database_url(db), autocommit=True) as conn:
         # what earlier reconciliations left; generate_scale's own flags are its short receipts
         for statement in (
@@ -340,12 +324,13 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=None, help="repeat passes per configuration (default 3, 1)")
     parser.add_argument("--profile", action="store_true", help="also time each kind of statement of one pass")
     args = parser.parse_args()
-    sizes = SMOKE if args.smoke else FULL
+    shape, size = (SMOKE_SHAPE, SMOKE_SIZE) if args.smoke else (SCALE_SHAPE, ISSUE_SIZE)
+    sizes = {**shape, **size}
     db = os.environ.get("RECON_BENCH_DB") or ("alliance_bench_recon_smoke" if args.smoke else "alliance_bench_recon")
     repeats = args.repeats or (1 if args.smoke else 3)
 
     print(machine_line())
-    prepare_database(db, sizes, regenerate=args.regenerate)
+    prepare_database(db, shape, size, regenerate=args.regenerate)
     use_django(db)
     from django.conf import settings
 

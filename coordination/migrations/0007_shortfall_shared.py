@@ -9,6 +9,8 @@ so a stock made private stops showing its shortfalls to other nations in the sam
 
 from django.db import migrations, models
 
+from config.migration_sql import per_backend
+
 
 PG_INSTALL = """
 CREATE OR REPLACE FUNCTION coordination_shortfall_take_stock_shared() RETURNS trigger AS $$
@@ -62,23 +64,13 @@ WHERE stock_id IS NOT NULL
 """
 
 
+install_triggers = per_backend(postgresql=PG_INSTALL, sqlite=SQLITE_INSTALL)
+remove = per_backend(postgresql=PG_REMOVE, sqlite=SQLITE_REMOVE)
+
+
 def install(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
     schema_editor.execute(COPY_EXISTING)
-    if vendor == "postgresql":
-        schema_editor.execute(PG_INSTALL, params=None)
-    elif vendor == "sqlite":
-        for statement in SQLITE_INSTALL:
-            schema_editor.execute(statement)
-
-
-def remove(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_REMOVE)
-    elif vendor == "sqlite":
-        for statement in SQLITE_REMOVE:
-            schema_editor.execute(statement)
+    install_triggers(apps, schema_editor)
 
 
 class Migration(migrations.Migration):

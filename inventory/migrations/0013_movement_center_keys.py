@@ -16,6 +16,8 @@ import importlib
 import django.db.models.deletion
 from django.db import migrations, models
 
+from config.migration_sql import per_backend
+
 keeping_sqlite_triggers = importlib.import_module("inventory.migrations.0007_ledger_hash_chain").keeping_sqlite_triggers
 fill = importlib.import_module("inventory.migrations.0012_movement_center").fill
 
@@ -43,22 +45,8 @@ SQLITE_REMOVE = [
 ]
 
 
-def install(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_INSTALL)
-    elif vendor == "sqlite":
-        for statement in SQLITE_INSTALL:
-            schema_editor.execute(statement)
-
-
-def remove(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_REMOVE)
-    elif vendor == "sqlite":
-        for statement in SQLITE_REMOVE:
-            schema_editor.execute(statement)
+install = per_backend(postgresql=PG_INSTALL, sqlite=SQLITE_INSTALL)
+remove = per_backend(postgresql=PG_REMOVE, sqlite=SQLITE_REMOVE)
 
 
 class Migration(migrations.Migration):

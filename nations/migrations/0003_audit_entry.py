@@ -6,6 +6,8 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
+from config.migration_sql import per_backend
+
 PG_INSTALL = """
 CREATE OR REPLACE FUNCTION nations_auditentry_append_only() RETURNS trigger AS $$
 BEGIN
@@ -33,22 +35,8 @@ SQLITE_REMOVE = [
 ]
 
 
-def install(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_INSTALL, params=None)
-    elif vendor == "sqlite":
-        for statement in SQLITE_INSTALL:
-            schema_editor.execute(statement)
-
-
-def remove(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(PG_REMOVE)
-    elif vendor == "sqlite":
-        for statement in SQLITE_REMOVE:
-            schema_editor.execute(statement)
+install = per_backend(postgresql=PG_INSTALL, sqlite=SQLITE_INSTALL)
+remove = per_backend(postgresql=PG_REMOVE, sqlite=SQLITE_REMOVE)
 
 
 class Migration(migrations.Migration):
