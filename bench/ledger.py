@@ -95,8 +95,8 @@ def main() -> int:
 
     from coordination.reconciliation import reconcile_center
     from inventory.ledger import verify_chains
-    from inventory.management.commands.generate_scale import ScaleSpec
     from inventory.models import LogisticsCenter, Movement
+    from portal.management.commands.generate_scale import ScaleSpec
 
     expected = ScaleSpec(**sizes).bad_per_kind  # the chains generate_scale breaks on purpose
     centers = list(LogisticsCenter.objects.order_by("pk").values_list("pk", flat=True))

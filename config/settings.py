@@ -46,28 +46,30 @@ INSTALLED_APPS = [
     "axes",
     "pgtrigger",
     "pghistory",
+    "core",
     "nations",
     "inventory",
     "coordination",
     "history",
+    "portal",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "nations.middleware.RefuseNulCharacters",  # PostgreSQL text holds no NUL: 400 before any lookup fails on one
+    "core.middleware.RefuseNulCharacters",  # PostgreSQL text holds no NUL: 400 before any lookup fails on one
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "nations.audit.AuditRequestMiddleware",  # audit entries say from which address and path
-    "history.context.HistoryContextMiddleware",  # change history says who, through which path (PostgreSQL)
+    "core.change_context.HistoryContextMiddleware",  # change history says who, through which path (PostgreSQL)
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "config.middleware.DatabaseUnavailableMiddleware",  # a lost database answers 503, not 500
+    "core.middleware.DatabaseUnavailableMiddleware",  # a lost database answers 503, not 500
     "axes.middleware.AxesMiddleware",  # last: it answers the lockout for the login view
 ]
 
@@ -86,7 +88,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
-                "nations.web.portal_context",
+                "portal.context_processors.portal_context",
             ],
         },
     },
@@ -268,8 +270,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_THROTTLE_CLASSES": ["nations.api.throttling.CallerRateThrottle"],
-    "EXCEPTION_HANDLER": "nations.api.problems.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.CallerRateThrottle"],
+    "EXCEPTION_HANDLER": "core.api.problems.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -278,10 +280,10 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "nations.api.pagination.PortalPagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    "DEFAULT_SCHEMA_CLASS": "nations.api.schema.PortalAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.PortalAutoSchema",
 }
 # Per-caller API budgets ("N/second|minute|hour|day"); empty disables that budget.
 API_RATE_TOKEN = env.str("API_RATE_TOKEN", default="6000/minute")

@@ -11,12 +11,13 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),
     path("api/", include(schema_urls)),
+    path("", include("portal.urls")),
     path("", include("nations.urls")),
     path("", include("inventory.urls")),
     path("", include("coordination.urls")),
 ]
 
 # Under /api/ these answer problem+json, as the API's own errors do; elsewhere the portal's pages.
-handler400 = "nations.api.handlers.bad_request"
-handler404 = "nations.api.handlers.page_not_found"
-handler500 = "nations.api.handlers.server_error"
+handler400 = "core.api.handlers.bad_request"
+handler404 = "core.api.handlers.page_not_found"
+handler500 = "core.api.handlers.server_error"

@@ -8,8 +8,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext, pgettext_lazy
 
 from inventory.models import SupplyClass
+from nations.querysets import VisibleQuerySet
 
-from .queries import FlagQuerySet, SupplyRequestQuerySet
+from .queries import FlagQuerySet, NotificationQuerySet, SupplyRequestQuerySet
 
 
 class RequestStatus(models.TextChoices):
@@ -402,6 +403,8 @@ class ReconciliationRun(models.Model):
     error = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
+    objects = VisibleQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
@@ -500,6 +503,8 @@ class Notification(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     read_at = models.DateTimeField(null=True, blank=True)
 
+    objects = NotificationQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "read_at"])]
@@ -519,6 +524,8 @@ class WebhookEndpoint(models.Model):
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = VisibleQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

@@ -18,9 +18,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from core.errors import Conflict
 from inventory.models import LogisticsCenter
 from nations import access
-from nations.errors import Conflict
 
 from .ledger_check import check_center_ledger
 from .models import CenterReconciliation, ReconciliationRun, RunStatus

@@ -14,10 +14,10 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import InsufficientStock, InvalidTransition
 from inventory.models import Item, LogisticsCenter, MovementKind, Stock
 from inventory.services import get_or_create_stock, lock_stock, post_movement
 from nations import access, audit
-from nations.errors import InsufficientStock, InvalidTransition
 from nations.models import Nation
 
 from . import events

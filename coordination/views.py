@@ -15,10 +15,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from core.web import finish, service_action, visible_or_404
 from inventory.models import LogisticsCenter
 from nations import access
 from nations.models import Nation
-from nations.web import finish, require_or_403, service_action, visible_or_404
 
 from . import runs, services
 from .filters import DiscrepancyFilter, ShortfallFilter, SupplyRequestFilter
@@ -293,7 +293,7 @@ def flag_acknowledge(request, kind, pk):
     if model is None:
         raise Http404
     flag = visible_or_404(model.objects.visible_to(request.user).select_related("stock"), pk=pk)
-    require_or_403(request.user, "flag.acknowledge", flag)
+    access.require(request.user, "flag.acknowledge", flag)
     services.acknowledge_flag(flag=flag, user=request.user)
     if request.htmx:
         return render(

@@ -4,7 +4,7 @@ Each tracked table has an event table here (``<Name>Event``): every INSERT, UPDA
 copy of it there in the same statement, whoever wrote it — a ``save()``, a ``queryset.update()``,
 ``bulk_create``, the admin or raw SQL.  Each event carries ``pgh_label`` (insert / update / delete, ...),
 ``pgh_created_at`` and ``pgh_context``: who (user id), through which path, with which API token, set by
-``history.context.HistoryContextMiddleware`` for every write request.
+``core.change_context.HistoryContextMiddleware`` for every write request.
 
 Tracking is declared on proxy models in this one module rather than on the models themselves: this is the
 one list of what is tracked, and the triggers and event tables migrate with this app alone (the tables of

@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from .ledger import GENESIS
-from .queries import MovementQuerySet, StockCountQuerySet, StockQuerySet
+from .queries import MovementQuerySet, StockCountQuerySet, StockQuerySet, StockReportQuerySet
 
 # \Z, not $: in Python (and so in SQLite's REGEXP) $ also matches before a trailing newline.
 NSN_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{3}-[0-9]{4}\Z"
@@ -346,6 +346,8 @@ class StockReport(models.Model):
     line_count = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    objects = StockReportQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -17,8 +17,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core.errors import InsufficientStock
 from nations import access, audit
-from nations.errors import InsufficientStock
 from nations.models import Nation
 
 from . import ledger

@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from coordination.models import Discrepancy, Shortfall
+from core.web import finish, service_action, visible_or_404
 from nations import access
-from nations.web import finish, require_or_403, service_action, visible_or_404
 
 from . import services
 from .charts import chart_for_stock
@@ -176,7 +176,7 @@ def stock_detail(request, pk):
 
 def _stock_action(request, pk, action: str):
     stock = visible_or_404(visible_stocks(request.user), pk=pk)
-    require_or_403(request.user, f"stock.{'edit' if action == 'settings' else action}", stock)
+    access.require(request.user, f"stock.{'edit' if action == 'settings' else action}", stock)
     form_class = {"adjust": AdjustForm, "count": CountForm, "settings": StockSettingsForm}[action]
     form = form_class(request.POST)
     success = ""

@@ -4,7 +4,8 @@ from django.contrib.auth import get_user_model
 from guardian.admin import GuardedModelAdmin
 
 from . import access
-from .models import ApiToken, AuditEntry, IdempotencyKey, Nation, ServiceAccount
+from .access.profile import center_model
+from .models import ApiToken, AuditEntry, Nation, ServiceAccount
 from .roles import Role
 from .tokens import revoke_token
 
@@ -57,13 +58,11 @@ class GrantRoleForm(forms.Form):
 
 def resolve_role_target(role: str, code: str | None):
     """The Nation or LogisticsCenter a role is granted for, from its code (None for coordinators)."""
-    from inventory.models import LogisticsCenter
-
     if role == Role.COORDINATOR:
         return None
     if not code:
         raise ValueError("Give the nation or center the role is for.")
-    model = LogisticsCenter if role == Role.OPERATOR else Nation
+    model = center_model() if role == Role.OPERATOR else Nation
     try:
         return model.objects.get(code=code.strip().upper())
     except model.DoesNotExist:
@@ -98,18 +97,6 @@ def grant_role_action(modeladmin, request, queryset):
 if admin.site.is_registered(User):
     user_admin = admin.site._registry[User]
     user_admin.actions = [*(user_admin.actions or []), grant_role_action]
-
-
-@admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(admin.ModelAdmin):
-    """Stored first responses of idempotent POSTs (kept 24 hours); shown for support, never edited."""
-
-    list_display = ["created_at", "user", "key", "status_code"]
-    search_fields = ["user__username", "key"]
-    readonly_fields = ["user", "key", "fingerprint", "status_code", "response_body", "response_headers", "created_at"]
-
-    def has_add_permission(self, request):
-        return False
 
 
 @admin.register(AuditEntry)

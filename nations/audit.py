@@ -24,6 +24,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
+from .access.profile import center_model
 from .models import AuditEntry, AuditKind, Nation, NationGroupObjectPermission, NationUserObjectPermission
 from .roles import ROLE_PERMISSIONS, Role
 
@@ -47,13 +48,6 @@ class AuditRequestMiddleware:
             return self.get_response(request)
         finally:
             _current_request.reset(token)
-
-
-def may_read(user) -> bool:
-    """Administrators (superusers) and alliance coordinators read the audit log; nobody else does."""
-    from . import access
-
-    return access.sees_everything(user) or access.is_coordinator(user)
 
 
 def client_ip(request) -> str | None:
@@ -282,8 +276,7 @@ def _roles_held_by_groups(group_ids) -> dict[int, list[tuple[Role, Any]]]:
     """group id -> the (role, target) pairs its permissions carry; target a Nation, a center, or None."""
     from django.contrib.auth.models import Group
 
-    from inventory.models import CenterGroupObjectPermission
-
+    CenterGroupObjectPermission = center_model("CenterGroupObjectPermission")
     roles: dict[int, list[tuple[Role, Any]]] = {gid: [] for gid in group_ids}
     for grant in NationGroupObjectPermission.objects.filter(group_id__in=group_ids).select_related(
         "permission", "content_object"
@@ -386,7 +379,7 @@ _revoke_receiver = _on_user_object_permission(False)
 def connect_signals() -> None:
     from axes.signals import user_locked_out
 
-    from inventory.models import CenterUserObjectPermission
+    CenterUserObjectPermission = center_model("CenterUserObjectPermission")
 
     user_logged_in.connect(_on_login, dispatch_uid="audit_login")
     user_login_failed.connect(_on_login_failed, dispatch_uid="audit_login_failed")

@@ -13,6 +13,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from .querysets import VisibleQuerySet
+
 alpha3_validator = RegexValidator(r"^[A-Z]{3}\Z", "Enter an ISO 3166-1 alpha-3 code in capitals, e.g. FRA.")
 ncb_validator = RegexValidator(r"^[0-9]{2}\Z", "Enter the two-digit NATO Codification Bureau code, e.g. 14.")
 
@@ -110,26 +112,6 @@ class ApiToken(models.Model):
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
-class IdempotencyKey(models.Model):
-    """The first successful response to a POST carrying an ``Idempotency-Key``, per caller.
-
-    Written in the same transaction as the work it guards, so a key exists if and only if the work was done."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of method, path and body.")
-    status_code = models.PositiveSmallIntegerField()
-    response_body = models.JSONField(null=True)
-    response_headers = models.JSONField(default=dict)
-    created_at = models.DateTimeField(db_index=True)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_caller_key")]
-
-    def __str__(self) -> str:
-        return f"{self.user_id}:{self.key}"
-
-
 class AuditKind(models.TextChoices):
     LOGIN = "login", _("Signed in")
     LOGIN_FAILED = "login.failed", _("Sign-in failed")
@@ -144,12 +126,8 @@ class AuditKind(models.TextChoices):
     COUNT_REJECTED = "count.rejected", _("Count rejected")
 
 
-class AuditEntryQuerySet(models.QuerySet):
-    def visible_to(self, user) -> "AuditEntryQuerySet":
-        """The whole log for administrators (superusers) and alliance coordinators; nothing for anyone else."""
-        from .audit import may_read
-
-        return self.all() if may_read(user) else self.none()
+class AuditEntryQuerySet(VisibleQuerySet):
+    """The whole log for administrators (superusers) and alliance coordinators; nothing for anyone else."""
 
 
 class AuditEntry(models.Model):

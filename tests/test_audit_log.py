@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from coordination import services
 from coordination.models import RequestStatus
+from core.errors import InsufficientStock
 from inventory.services import adjust_stock
 from nations import access
-from nations.errors import InsufficientStock
 from nations.models import AuditEntry, AuditKind
 from nations.roles import Role
 from nations.tokens import issue_token, revoke_token

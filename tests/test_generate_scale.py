@@ -14,10 +14,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from coordination.models import Discrepancy, DiscrepancyKind, RequestEvent, RequestStatus, SupplyRequest
-from inventory.management.commands.generate_scale import ScaleSpec, generate_scale
 from inventory.models import Item, LogisticsCenter, Movement, Stock, StockCount
 from nations import access
 from nations.models import Nation, ServiceAccount
+from portal.management.commands.generate_scale import ScaleSpec, generate_scale
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

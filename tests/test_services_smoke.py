@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from coordination import services
 from coordination.models import Discrepancy, DiscrepancyKind, RequestStatus, SupplyRequest
+from core.errors import InsufficientStock, InvalidTransition
 from inventory.models import Movement, MovementKind, Stock
 from nations.access import grant_role
-from nations.errors import InsufficientStock, InvalidTransition
 from nations.roles import Role
 from tests.factories import CenterFactory, ItemFactory, NationFactory, UserFactory, stock_with
 

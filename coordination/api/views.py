@@ -17,8 +17,8 @@ from coordination.filters import (
 )
 from coordination.models import Discrepancy, ReconciliationRun, RequestEvent, Shortfall, SupplyRequest
 from coordination.sourcing import sourcing_options
+from core.api.base import ETagMixin, PortalGenericViewSet
 from nations import access
-from nations.api.base import ETagMixin, PortalGenericViewSet
 from nations.models import Nation
 
 from . import serializers as s
@@ -65,7 +65,7 @@ class SupplyRequestViewSet(
             .get(pk=request_obj.pk)
         )
         response = Response(s.SupplyRequestDetailSerializer(fresh).data, status=code)
-        from nations.api.base import etag_for
+        from core.api.base import etag_for
 
         response["ETag"] = etag_for(fresh)
         return response

@@ -9,11 +9,11 @@ from rest_framework import mixins, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
+from core.api.base import ETagMixin, PortalGenericViewSet
 from inventory import services
 from inventory.filters import ChangedAfterFilter, StockFilter
 from inventory.models import Item, LogisticsCenter, Movement, Stock, StockReport
 from nations import access
-from nations.api.base import ETagMixin, PortalGenericViewSet
 from nations.models import Nation
 
 from . import serializers as s
@@ -187,23 +187,7 @@ class StockReportViewSet(
     ordering = ["-id"]
 
     def get_queryset(self):
-        user = self.request.user
-        reports = StockReport.objects.select_related("nation", "center", "submitted_by")
-        if access.sees_everything(user):
-            return reports
-        from django.db.models import Q
-
-        from inventory.queries import any_of
-
-        p = access.profile(user)
-        if p.coordinator:
-            return reports
-        return reports.filter(
-            any_of(
-                [Q(nation_id__in=sorted(p.officer_nations))] * bool(p.officer_nations)
-                + [Q(center_id__in=sorted(p.operated_centers))] * bool(p.operated_centers)
-            )
-        )
+        return StockReport.objects.visible_to(self.request.user).select_related("nation", "center", "submitted_by")
 
     def perform_create(self, serializer):
         from inventory.models import CountSource

@@ -1,7 +1,7 @@
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from history import context as history_context
+from core import change_context as history_context
 from nations.tokens import authenticate_token
 
 

@@ -2,7 +2,7 @@
 
 from rest_framework import mixins
 
-from nations.api.base import PortalGenericViewSet
+from core.api.base import PortalGenericViewSet
 from nations.filters import AuditEntryFilter
 from nations.models import AuditEntry
 

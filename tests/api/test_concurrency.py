@@ -15,9 +15,9 @@ from django.db.models import F
 
 from coordination import services
 from coordination.models import RequestEvent, RequestStatus, SupplyRequest
+from core.errors import InsufficientStock, InvalidTransition
+from core.models import IdempotencyKey
 from inventory.models import Movement, MovementKind, Stock
-from nations.errors import InsufficientStock, InvalidTransition
-from nations.models import IdempotencyKey
 
 from .conftest import assert_books_reconcile, assert_problem, token_client
 from .helpers import approved_request, request_payload, run_in_parallel, submitted_request

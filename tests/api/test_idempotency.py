@@ -12,9 +12,9 @@ import pytest
 from django.utils import timezone
 
 from coordination.models import RequestEvent, RequestStatus, SupplyRequest
+from core.models import IdempotencyKey
 from inventory import services as inventory_services
 from inventory.models import Movement, Stock
-from nations.models import IdempotencyKey
 
 from .conftest import assert_books_reconcile, assert_problem, token_client
 from .helpers import request_payload, submitted_request

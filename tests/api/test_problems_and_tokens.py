@@ -16,9 +16,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from core.api.base import etag_for
 from inventory.models import StockCount
 from nations import access
-from nations.api.base import etag_for
 from nations.models import ApiToken
 from nations.roles import Role
 from nations.tokens import issue_token, revoke_token

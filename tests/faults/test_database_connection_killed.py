@@ -27,8 +27,8 @@ from coordination.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from core.models import IdempotencyKey
 from inventory.models import Movement, Stock
-from nations.models import IdempotencyKey
 from nations.tokens import issue_token
 from tests.api.conftest import PROBLEM_JSON, RATIONS_NSN, build_scenario
 from tests.api.helpers import submitted_request

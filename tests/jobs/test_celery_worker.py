@@ -39,10 +39,10 @@ from config.celery import app as celery_app
 from coordination.ledger_check import check_center_ledger
 from coordination.models import CenterReconciliation, Discrepancy, ReconciliationRun, RunStatus, Shortfall
 from coordination.reconciliation import reconcile_center
-from inventory.management.commands.generate_scale import ScaleSpec, generate_scale
 from inventory.models import LogisticsCenter
 from nations import access
 from nations.roles import Role
+from portal.management.commands.generate_scale import ScaleSpec, generate_scale
 from tests.conftest import redis_url
 from tests.factories import UserFactory
 

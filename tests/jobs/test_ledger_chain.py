@@ -28,9 +28,9 @@ from coordination import runs, services
 from coordination.models import Discrepancy, DiscrepancyKind, DiscrepancyResolution, ReconciliationRun, Severity
 from inventory import ledger
 from inventory.ledger import BROKEN_LINK, GENESIS, HASH_MISMATCH, HEAD_MISMATCH
-from inventory.management.commands.generate_scale import ScaleSpec, generate_scale
 from inventory.models import LedgerCheckpoint, Movement, MovementKind, Stock
 from inventory.services import issue_stock, lock_stock, post_movement, receive_stock, record_stock_report
+from portal.management.commands.generate_scale import ScaleSpec, generate_scale
 from tests.factories import stock_with
 
 from .conftest import build_world, fuel_request, make_stock, move, session_client

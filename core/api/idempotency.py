@@ -20,7 +20,7 @@ from django.utils import timezone
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
-from nations.models import IdempotencyKey
+from core.models import IdempotencyKey
 
 from .problems import ConflictError, UnprocessableContent
 

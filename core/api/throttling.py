@@ -1,6 +1,5 @@
+from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
-
-from nations.models import ApiToken
 
 
 class CallerRateThrottle(SimpleRateThrottle):
@@ -14,9 +13,8 @@ class CallerRateThrottle(SimpleRateThrottle):
         return None  # chosen per request in allow_request
 
     def allow_request(self, request, view):
-        from django.conf import settings
-
-        if isinstance(request.auth, ApiToken):
+        # request.auth is the API token when one authenticated the call (session callers have none)
+        if request.auth is not None and getattr(request.auth, "pk", None) is not None:
             self.rate, ident = settings.API_RATE_TOKEN, f"token:{request.auth.pk}"
         elif request.user and request.user.is_authenticated:
             self.rate, ident = settings.API_RATE_USER, f"user:{request.user.pk}"

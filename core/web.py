@@ -1,4 +1,4 @@
-"""What every browser page shares: the 404/403/409 rules of the API, applied to views, and the page context."""
+"""What every browser page shares: the 404/403/409 rules of the API, applied to views."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 
-from nations import access
-from nations.errors import Conflict
+from core.errors import Conflict
 
 
 def visible_or_404(queryset, **lookup):
@@ -21,10 +20,6 @@ def visible_or_404(queryset, **lookup):
         raise Http404
     return obj
 
-
-def require_or_403(user, action: str, obj) -> None:
-    """403, saying which action was refused, unless `user` may perform `action` on `obj`."""
-    access.require(user, action, obj)
 
 
 class ActionOutcome:
@@ -76,16 +71,3 @@ def finish(request, outcome: ActionOutcome, *, render, redirect_to: str, success
     response.status_code = outcome.status
     return response
 
-
-def portal_context(request):
-    """Navigation facts for every page: the unread count of the bell, and the user's roles."""
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated:
-        return {}
-    from coordination.models import Notification
-
-    p = access.profile(user)
-    return {
-        "unread_count": Notification.objects.filter(user=user, read_at__isnull=True).count(),
-        "access": p,
-    }

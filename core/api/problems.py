@@ -11,7 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from nations.errors import Conflict
+from core.errors import Conflict
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://alliance-logistics.invalid/problems/"
@@ -100,7 +100,7 @@ def exception_handler(exc, context):
 
     response = drf_exception_handler(exc, context)
     if response is None:
-        # unexpected: a lost database answers 503 (config.middleware), anything else 500, logged by Django
+        # unexpected: a lost database answers 503 (core.middleware), anything else 500, logged by Django
         return None
     headers = {k: v for k, v in response.headers.items() if k.lower() in {"retry-after", "www-authenticate"}}
     if isinstance(exc, exceptions.ValidationError):

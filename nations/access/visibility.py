@@ -1,0 +1,193 @@
+"""Every visibility condition of the portal, built from a user's ``AccessProfile``.
+
+No other module builds one: a model's ``visible_to(user)``, the API's base viewset, the base page views, the
+dashboard queues, the jobs and the renderer of nested objects (``nested``) all ask here.  Each builder returns a
+``Q`` on the model's own fields (``Q()`` when everything is visible, ``NOTHING`` when nothing is); the ids it names are
+the few nations and centers of the user's grants, so PostgreSQL answers from the indexes.
+
+Rules (PRODUCT.md, "Who may do what"):
+- stock: its nation's officers and systems; operators of its center; when shared, officers of nations
+  participating in that center, and coordinators (movements, counts and a stock's flags follow their stock);
+- request: officers of the requesting and the supplying nation, operators of its two centers, coordinators;
+- a center's pool flag: its operators, its participating nations' officers, coordinators;
+- stock reports: the reporting nation's officers, the center's operators, coordinators;
+- notifications: their addressee only; webhooks: the nation's logistics officers and system;
+- audit log: coordinators and administrators; reconciliation runs: every signed-in user (no national data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db.models import Q
+
+from .profile import AccessProfile, is_active_user, profile
+from .rules import Party
+
+NOTHING = Q(pk__in=[])
+EVERYTHING = Q()
+
+
+def any_of(terms: list[Q]) -> Q:
+    """OR of `terms`; no terms matches nothing."""
+    if not terms:
+        return NOTHING
+    condition = terms[0]
+    for term in terms[1:]:
+        condition |= term
+    return condition
+
+
+def _in(field: str, ids) -> list[Q]:
+    """[field IN ids] when there are ids, else nothing to add (sorted: the same SQL text for the same grants)."""
+    return [Q(**{f"{field}__in": sorted(ids)})] if ids else []
+
+
+# --- stocks and what follows a stock -----------------------------------------------------------------------------
+
+
+def stock(p: AccessProfile, prefix: str = "") -> Q:
+    """The condition a stock row (reached through `prefix`, e.g. 'stock__') must meet to be visible."""
+    if p.superuser:
+        return EVERYTHING
+    terms = _in(f"{prefix}nation_id", p.officer_nations) + _in(f"{prefix}center_id", p.operated_centers)
+    if p.coordinator:  # coordinators see all shared stock
+        terms.append(Q(**{f"{prefix}shared": True}))
+    elif p.participating_centers:
+        terms.append(Q(**{f"{prefix}shared": True, f"{prefix}center_id__in": sorted(p.participating_centers)}))
+    return any_of(terms)
+
+
+def movement(p: AccessProfile) -> Q:
+    return stock(p, "stock__")
+
+
+def stock_count(p: AccessProfile) -> Q:
+    return stock(p, "stock__")
+
+
+def stock_report(p: AccessProfile) -> Q:
+    if p.superuser or p.coordinator:
+        return EVERYTHING
+    return any_of(_in("nation_id", p.officer_nations) + _in("center_id", p.operated_centers))
+
+
+# --- requests ----------------------------------------------------------------------------------------------------
+
+
+def request(p: AccessProfile, prefix: str = "") -> Q:
+    """The condition a supply request (reached through `prefix`) must meet to be visible."""
+    if p.superuser or p.coordinator:
+        return EVERYTHING
+    return any_of(
+        _in(f"{prefix}requesting_nation_id", p.officer_nations)
+        + _in(f"{prefix}supplying_nation_id", p.officer_nations)
+        + _in(f"{prefix}source_center_id", p.operated_centers)
+        + _in(f"{prefix}destination_center_id", p.operated_centers)
+    )
+
+
+def party_condition(p: AccessProfile, party: Party) -> Q:
+    """The requests on which the profile acts as `party`: ``rules.holds_party`` as a condition (queues)."""
+    if party is Party.REQUESTER:
+        return any_of(_in("requesting_nation_id", p.logistics_nations))
+    if party is Party.SUPPLIER_LIAISON:
+        return any_of(_in("supplying_nation_id", p.liaison_nations)) & ~Q(created_by_id=p.user_id)
+    if party is Party.DISPATCHER:
+        return any_of(_in("supplying_nation_id", p.logistics_nations) + _in("source_center_id", p.operated_centers))
+    if party is Party.RECEIVER:
+        return any_of(
+            _in("requesting_nation_id", p.logistics_nations) + _in("destination_center_id", p.operated_centers)
+        )
+    raise ValueError(f"unknown party {party!r}")
+
+
+# --- flags -------------------------------------------------------------------------------------------------------
+
+
+def shortfall(p: AccessProfile) -> Q:
+    """A stock's shortfall carries the stock's nation, center and shared flag: the stock's rule, with no join.
+    A pool's shortfall (unmet demand at a center) is seen by the center's operators, its participating nations'
+    officers and coordinators."""
+    if p.superuser:
+        return EVERYTHING
+    pool = EVERYTHING if p.coordinator else any_of(_in("center_id", p.operated_centers | p.participating_centers))
+    return (Q(stock__isnull=False) & stock(p)) | (Q(stock__isnull=True) & pool)
+
+
+def discrepancy(p: AccessProfile) -> Q:
+    """A request's discrepancy is seen with the request; a stock's with the stock."""
+    if p.superuser:
+        return EVERYTHING
+    on_stock = Q(request__isnull=True, stock__isnull=False) & stock(p, "stock__")
+    return on_stock | (Q(request__isnull=False) & request(p, "request__"))
+
+
+# --- what belongs to one user or one nation ------------------------------------------------------------------------
+
+
+def notification(p: AccessProfile) -> Q:
+    return NOTHING if p.is_anonymous else Q(user_id=p.user_id)
+
+
+def webhook(p: AccessProfile) -> Q:
+    """A nation's webhook endpoints: its logistics officers and national system (administrators manage them in
+    the admin, not through the API)."""
+    return any_of(_in("nation_id", p.logistics_nations))
+
+
+def audit_entry(p: AccessProfile) -> Q:
+    return EVERYTHING if (p.superuser or p.coordinator) else NOTHING
+
+
+def reconciliation_run(p: AccessProfile) -> Q:
+    return NOTHING if p.is_anonymous else EVERYTHING
+
+
+def reconcilable_center(p: AccessProfile) -> Q:
+    """The centers whose reconciliation the profile may start: every one for coordinators, else those they operate."""
+    if p.coordinator:
+        return EVERYTHING
+    return any_of(_in("id", p.operated_centers))
+
+
+# --- one door: model -> condition ----------------------------------------------------------------------------------
+
+# app_label.model -> its condition.  Reference data (nations, centers, items) is public to every signed-in user
+# and is deliberately absent: views serving it declare themselves public.
+CONDITIONS: dict[str, Callable[[AccessProfile], Q]] = {
+    "inventory.stock": stock,
+    "inventory.movement": movement,
+    "inventory.stockcount": stock_count,
+    "inventory.stockreport": stock_report,
+    "coordination.supplyrequest": request,
+    "coordination.shortfall": shortfall,
+    "coordination.discrepancy": discrepancy,
+    "coordination.notification": notification,
+    "coordination.webhookendpoint": webhook,
+    "coordination.reconciliationrun": reconciliation_run,
+    "nations.auditentry": audit_entry,
+}
+
+
+def condition_for(model, user) -> Q:
+    """The condition rows of `model` must meet to be visible to `user`."""
+    try:
+        build = CONDITIONS[model._meta.label_lower]
+    except KeyError:
+        raise LookupError(f"{model._meta.label} has no visibility rule; declare one in nations.access.visibility") from None
+    if not is_active_user(user):
+        return NOTHING
+    return build(profile(user))
+
+
+def restrict(queryset, user):
+    """`queryset` narrowed to the rows `user` may see (the door every list, page, export and job goes through)."""
+    condition = condition_for(queryset.model, user)
+    if condition == EVERYTHING:
+        return queryset
+    return queryset.filter(condition)
+
+
+def is_restricted(model) -> bool:
+    return model._meta.label_lower in CONDITIONS
