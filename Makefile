@@ -5,7 +5,7 @@
 #   make test     virtualenv + install with test extras (Playwright), Debian's chromium if missing (as root),
 #                 then pytest $(PYTEST_ARGS)
 #                 (uses DATABASE_URL / REDIS_URL from the environment when set)
-#   make lint     ruff check + ruff format --check
+#   make lint     ruff check + ruff format --check + lint-imports (the apps' layers)
 #   make worker   Celery worker   (needs REDIS_URL; without it tasks run in-process and no worker is needed)
 #   make beat     Celery beat     (idem)
 #   make clean    caches, build artefacts, collected static files
@@ -49,6 +49,7 @@ test: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff check --fix .

@@ -2,7 +2,7 @@
 
     python bench/fuzz.py                  # 5,000 cases
     python bench/fuzz.py --cases 20000    # more; --seconds N stops earlier; --seed N another sequence
-    python bench/fuzz.py --smoke          # 150 cases (CI keeps it from rotting: tests/test_bench_fuzz_smoke.py)
+    python bench/fuzz.py --smoke          # 150 cases (CI keeps it from rotting: tests/infra/test_bench_fuzz_smoke.py)
 
 What it does (the machinery is tests/fuzzing.py, shared with the CI test tests/api/test_fuzz.py): on a database of
 its own (alliance_bench_fuzz, or FUZZ_BENCH_DB; created and migrated when missing), with production settings

@@ -3,7 +3,7 @@
 
     python bench/load.py                # alliance_bench_load: generated once (about a minute), reused after
     python bench/load.py --regenerate   # generate it again
-    python bench/load.py --smoke        # small data, generated afresh, under a minute (CI: tests/test_bench_load_smoke.py)
+    python bench/load.py --smoke        # small data, generated afresh, under a minute (CI: tests/infra/test_bench_load_smoke.py)
 
 Data: ``manage.py generate_scale --nations 30 --centers 40 --items 2000 --stocks 1000000 --movements 3000000
 --seed 2026`` into its own database.  Every run adds its own requests and counts, so a reused database grows a little.

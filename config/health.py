@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+import redis
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
@@ -41,7 +42,6 @@ def _check_database() -> tuple[bool, str]:
 def _check_broker() -> tuple[bool, str]:
     if not settings.REDIS_URL:
         return True, "in-process (no broker configured)"
-    import redis
 
     try:
         client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1)

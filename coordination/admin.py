@@ -1,6 +1,7 @@
-from django.contrib import admin
-from django.utils import timezone
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 
+from . import services
 from .models import (
     CenterPass,
     CenterReconciliation,
@@ -55,7 +56,19 @@ class SupplyRequestAdmin(admin.ModelAdmin):
 
 @admin.action(description="Acknowledge the selected flags")
 def acknowledge(modeladmin, request, queryset):
-    queryset.filter(acknowledged_at__isnull=True).update(acknowledged_at=timezone.now(), acknowledged_by=request.user)
+    """Through the service, flag by flag: the same rule as the pages and the API, and ``updated_at`` moves, so
+    incremental sync (``updated_after``) sees the acknowledgement."""
+    done = refused = 0
+    for flag in queryset.filter(acknowledged_at__isnull=True).order_by("pk"):
+        try:
+            services.acknowledge_flag(flag=flag, user=request.user)
+        except PermissionDenied:
+            refused += 1
+        else:
+            done += 1
+    modeladmin.message_user(request, f"{done} flag(s) acknowledged.")
+    if refused:
+        modeladmin.message_user(request, f"{refused} flag(s) you may not acknowledge were left.", messages.WARNING)
 
 
 class FlagAdmin(admin.ModelAdmin):

@@ -6,6 +6,7 @@ class CoordinationConfig(AppConfig):
     verbose_name = "Coordination"
 
     def ready(self):
-        from . import lifecycle  # the request rules live in the lifecycle table: registered once, here
+        # the request rules live in the lifecycle table, which reads the models: registered once the registry is ready
+        from . import lifecycle
 
         lifecycle.register_rules()

@@ -8,29 +8,24 @@ the emails, which no row tracks, are sent in-process instead.
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import QuerySet
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
+from rest_framework.utils.encoders import JSONEncoder
 
 from nations.roles import ROLE_PERMISSIONS, Role
 
+from . import lifecycle
+from .api.serializers import ShortfallSerializer, SupplyRequestSerializer
 from .models import EventType, Notification, Shortfall, SupplyRequest, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
-
-# who in which nation hears of what
-REQUEST_AUDIENCE = {
-    EventType.REQUEST_SUBMITTED: ("supplying_nation", Role.LIAISON),
-    EventType.REQUEST_APPROVED: ("requesting_nation", Role.LOGISTICS),
-    EventType.REQUEST_REJECTED: ("requesting_nation", Role.LOGISTICS),
-    EventType.REQUEST_DISPATCHED: ("requesting_nation", Role.LOGISTICS),
-    EventType.REQUEST_RECEIVED: ("requesting_nation", Role.LOGISTICS),
-}
 
 
 def people_holding(role: str, nation_id: int) -> QuerySet:
@@ -48,7 +43,7 @@ def people_holding(role: str, nation_id: int) -> QuerySet:
 
 
 def _enqueue_after_commit(notification_ids: list[int], delivery_ids: list[int]) -> None:
-    from . import tasks
+    from . import tasks  # the tasks run the jobs that queue them (runs, events): imported when queueing, not at load
 
     def send():
         emails_queued = not notification_ids
@@ -69,7 +64,7 @@ def _enqueue_after_commit(notification_ids: list[int], delivery_ids: list[int]) 
 def _email_in_process(notification_ids: list[int]) -> None:
     """No row remembers an unsent email, so with the broker down the emails go out here and now (bounded by
     EMAIL_TIMEOUT) rather than never.  A failure is logged: the in-app notices exist either way."""
-    from . import tasks
+    from . import tasks  # see _enqueue_after_commit
 
     try:
         tasks.email_notifications.apply(args=(notification_ids,), throw=True)
@@ -86,10 +81,9 @@ def _envelope(event: str, data: dict) -> dict:
 
 
 def request_event(request: SupplyRequest, event: str) -> None:
-    """Tell the nation concerned that `request` moved; webhooks go to both nations' systems."""
-    from .api.serializers import SupplyRequestSerializer
-
-    nation_field, role = REQUEST_AUDIENCE[event]
+    """Tell the nation concerned that `request` moved (who hears of `event`: its row of the lifecycle table);
+    webhooks go to both nations' systems."""
+    nation_field, role = lifecycle.BY_EVENT[event].audience
     nation_id = getattr(request, f"{nation_field}_id")
     # Stored text read later by others: composed in the portal's language, not in the acting user's.
     with translation.override(settings.LANGUAGE_CODE):
@@ -121,8 +115,6 @@ def notify_critical_shortfalls(shortfall_ids: list[int]) -> None:
     """New critical shortfalls of one pass: one notice per nation's logistics officer summing them up (not one
     per flag, which would bury the officers on a first run), and a webhook per shortfall to the nation's
     system.  Pool shortfalls (no nation) are for coordinators' lists only."""
-    from .api.serializers import ShortfallSerializer
-
     by_nation: dict[int, list[Shortfall]] = {}
     for shortfall in (
         Shortfall.objects.filter(pk__in=shortfall_ids, nation__isnull=False)
@@ -172,16 +164,10 @@ MAX_LINES = 25
 
 
 def _jsonable(data: dict) -> dict:
-    import json
-
-    from rest_framework.utils.encoders import JSONEncoder
-
     return json.loads(json.dumps(data, cls=JSONEncoder))
 
 
 def _has_route(name: str) -> bool:
-    from django.urls import NoReverseMatch
-
     try:
         reverse(name, args=[1])
     except NoReverseMatch:

@@ -3,7 +3,7 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from inventory.filters import ChangedAfterFilter
+from core.filters import PortalFilterSet
 
 from .models import (
     Discrepancy,
@@ -19,7 +19,7 @@ from .models import (
 )
 
 
-class SupplyRequestFilter(django_filters.FilterSet):
+class SupplyRequestFilter(PortalFilterSet):
     status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices, label=_("Status"))
     priority = django_filters.ChoiceFilter(choices=Priority.choices, label=_("Priority"))
     requesting_nation = django_filters.CharFilter(
@@ -39,7 +39,6 @@ class SupplyRequestFilter(django_filters.FilterSet):
     required_by_before = django_filters.DateFilter(
         field_name="required_by", lookup_expr="lte", label=_("Required by (at the latest)")
     )
-    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt", label=_("Updated after"))
 
     class Meta:
         model = SupplyRequest
@@ -57,7 +56,7 @@ class SupplyRequestFilter(django_filters.FilterSet):
         ]
 
 
-class FlagFilter(django_filters.FilterSet):
+class FlagFilter(PortalFilterSet):
     open = django_filters.BooleanFilter(field_name="resolved_at", lookup_expr="isnull", label=_("Still open"))
     acknowledged = django_filters.BooleanFilter(
         field_name="acknowledged_at", lookup_expr="isnull", exclude=True, label=_("Acknowledged")
@@ -65,7 +64,6 @@ class FlagFilter(django_filters.FilterSet):
     center = django_filters.CharFilter(field_name="stock__center__code", lookup_expr="iexact", label=_("Center code"))
     nation = django_filters.CharFilter(field_name="stock__nation__code", lookup_expr="iexact", label=_("Nation code"))
     severity = django_filters.ChoiceFilter(choices=Severity.choices, label=_("Severity"))
-    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt", label=_("Updated after"))
 
 
 class ShortfallFilter(FlagFilter):
@@ -87,9 +85,8 @@ class DiscrepancyFilter(FlagFilter):
         fields = ["kind", "severity", "open", "acknowledged", "center", "nation", "updated_after"]
 
 
-class ReconciliationRunFilter(django_filters.FilterSet):
+class ReconciliationRunFilter(PortalFilterSet):
     status = django_filters.ChoiceFilter(choices=RunStatus.choices, label=_("Status"))
-    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt", label=_("Updated after"))
 
     class Meta:
         model = ReconciliationRun

@@ -8,7 +8,8 @@ from inventory.api.serializers import MAX_QUANTITY
 from inventory.models import Item, LogisticsCenter
 from nations.models import Nation
 
-from .models import Priority
+from .lifecycle import Input, Transition
+from .models import Priority, SupplyRequest
 
 
 class SupplyRequestForm(forms.Form):
@@ -79,17 +80,31 @@ class SupplyRequestForm(forms.Form):
         return data
 
 
-class CommentForm(forms.Form):
-    comment = forms.CharField(label=_("Comment"), max_length=2000, required=False)
+class TransitionForm(forms.Form):
+    """The browser's form of one lifecycle transition: the fields its row of the table asks for.
 
+    A quantity the service would default (``Input.default_from``) starts from the request's figure, so the
+    browser always sends it."""
 
-class ApproveForm(CommentForm):
-    quantity = forms.IntegerField(label=_("Quantity to approve"), min_value=1, max_value=MAX_QUANTITY)
+    def __init__(self, *args, transition: Transition, supply_request: SupplyRequest | None = None, **kwargs):
+        # several of these forms share a page: ids named for the action keep each label with its own input
+        kwargs.setdefault("auto_id", f"id_{transition.action}_%s")
+        super().__init__(*args, **kwargs)
+        self.transition = transition
+        for spec in transition.fields:
+            self.fields[spec.name] = self._field(spec, supply_request)
 
-
-class RejectForm(forms.Form):
-    reason = forms.CharField(label=_("Reason for the refusal"), max_length=2000)
-
-
-class ReceiveForm(CommentForm):
-    quantity = forms.IntegerField(label=_("Quantity received"), min_value=0, max_value=MAX_QUANTITY)
+    @staticmethod
+    def _field(spec: Input, supply_request: SupplyRequest | None) -> forms.Field:
+        if spec.kind == "quantity":
+            initial = None
+            if supply_request is not None and spec.default_from:
+                initial = getattr(supply_request, spec.default_from) or 0
+            return forms.IntegerField(
+                label=spec.label,
+                min_value=spec.minimum,
+                max_value=MAX_QUANTITY,
+                required=spec.required or spec.default_from is not None,
+                initial=initial,
+            )
+        return forms.CharField(label=spec.label, max_length=2000, required=spec.required)

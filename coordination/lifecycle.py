@@ -16,13 +16,34 @@ from dataclasses import dataclass
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from nations import access
 from nations.access import Party
+from nations.access.rules import SEPARATION_OF_DUTIES
 from nations.roles import Role
 
 from .models import EventType, RequestStatus
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing the caller gives with a transition: the API's serializer and the browser's form are built from it.
+
+    - `kind`: "text" (up to 2,000 characters) or "quantity" (a whole number, at least `minimum`);
+    - `default_from`: the request's field the service uses when the input is left out; the browser's form starts
+      from that value, so there the input is always sent (and required);
+    - `label` names it in the browser, `help_text` describes it in the API schema."""
+
+    name: str
+    label: str | Promise
+    kind: str = "text"
+    required: bool = False
+    minimum: int = 1
+    default_from: str | None = None
+    help_text: str | Promise = ""
+
+
+COMMENT = Input("comment", _("Comment"))
 
 
 @dataclass(frozen=True)
@@ -33,11 +54,13 @@ class Transition:
     - `sources` -> `target`: the statuses it leaves and the one it reaches;
     - `party`: who may make it (``nations.access.Party``); the request's author never may when
       `separation_of_duties` is set;
-    - `fields`: what the caller gives besides the request (each optional unless listed in `required`);
+    - `fields`: what the caller gives besides the request (``Input``);
+    - `service`, `actor`: the function of ``coordination.services`` that makes it, and its keyword for who acts;
     - `event`: the notification/webhook event it raises (None: nobody is told), `audience`: which nation's holders
       of which role hear of it;
     - `acting_side`: the nation on whose behalf it is made, for the audit log;
-    - `label`, `confirm`, `style`: the button, its confirmation question and its look in the browser.
+    - `label`, `confirm`, `style`: the button, its confirmation question and its look in the browser;
+    - `queue`: the dashboard queue of requests waiting for this move by the viewer (None: no queue).
     """
 
     action: str
@@ -47,17 +70,23 @@ class Transition:
     refusal: str | Promise
     label: str | Promise
     confirm: str | Promise
-    fields: tuple[str, ...] = ("comment",)
-    required: tuple[str, ...] = ()
+    service: str = ""
+    actor: str = "actor"
+    fields: tuple[Input, ...] = (COMMENT,)
     separation_of_duties: bool = False
     event: str | None = None
     audience: tuple[str, str] | None = None  # (nation field of the request, role)
     acting_side: str = "requesting_nation"
     style: str = ""
+    queue: str | None = None
 
     @property
     def permission(self) -> str:
         return f"request.{self.action}"
+
+    def acting_nation_id(self, request) -> int:
+        """The nation on whose behalf this move of `request` is made (the audit entry's nation)."""
+        return getattr(request, f"{self.acting_side}_id")
 
 
 TRANSITIONS: tuple[Transition, ...] = (
@@ -69,8 +98,10 @@ TRANSITIONS: tuple[Transition, ...] = (
         refusal=_("You may not submit this request."),
         label=_("Submit"),
         confirm=_("Submit this request to the supplying nation?"),
+        service="submit_request",
         event=EventType.REQUEST_SUBMITTED,
         audience=("supplying_nation", Role.LIAISON),
+        queue="draft",
     ),
     Transition(
         action="approve",
@@ -81,10 +112,22 @@ TRANSITIONS: tuple[Transition, ...] = (
         refusal=_("You may not approve this request."),
         label=_("Approve"),
         confirm=_("Approve and reserve this quantity?"),
-        fields=("quantity", "comment"),
+        service="approve_request",
+        actor="approver",
+        fields=(
+            Input(
+                "quantity",
+                _("Quantity to approve"),
+                kind="quantity",
+                default_from="quantity_requested",
+                help_text="Approve less than requested; defaults to the full quantity.",
+            ),
+            COMMENT,
+        ),
         event=EventType.REQUEST_APPROVED,
         audience=("requesting_nation", Role.LOGISTICS),
         acting_side="supplying_nation",
+        queue="approval",
     ),
     Transition(
         action="reject",
@@ -95,8 +138,9 @@ TRANSITIONS: tuple[Transition, ...] = (
         refusal=_("You may not reject this request."),
         label=_("Reject"),
         confirm=_("Reject this request?"),
-        fields=("reason",),
-        required=("reason",),
+        service="reject_request",
+        actor="approver",
+        fields=(Input("reason", _("Reason for the refusal"), required=True),),
         event=EventType.REQUEST_REJECTED,
         audience=("requesting_nation", Role.LOGISTICS),
         acting_side="supplying_nation",
@@ -110,9 +154,11 @@ TRANSITIONS: tuple[Transition, ...] = (
         refusal=_("You may not dispatch this request."),
         label=_("Dispatch"),
         confirm=_("Dispatch the approved quantity now?"),
+        service="dispatch_request",
         event=EventType.REQUEST_DISPATCHED,
         audience=("requesting_nation", Role.LOGISTICS),
         acting_side="supplying_nation",
+        queue="dispatch",
     ),
     Transition(
         action="receive",
@@ -122,9 +168,21 @@ TRANSITIONS: tuple[Transition, ...] = (
         refusal=_("You may not receive this request."),
         label=_("Receive"),
         confirm=_("Book this receipt?"),
-        fields=("quantity", "comment"),
+        service="receive_request",
+        fields=(
+            Input(
+                "quantity",
+                _("Quantity received"),
+                kind="quantity",
+                minimum=0,
+                default_from="quantity_dispatched",
+                help_text="What arrived; defaults to the dispatched quantity.",
+            ),
+            COMMENT,
+        ),
         event=EventType.REQUEST_RECEIVED,
         audience=("requesting_nation", Role.LOGISTICS),
+        queue="receipt",
     ),
     Transition(
         action="cancel",
@@ -132,8 +190,9 @@ TRANSITIONS: tuple[Transition, ...] = (
         target=RequestStatus.CANCELLED,
         party=Party.REQUESTER,
         refusal=_("You may not cancel this request."),
-        label=pgettext_lazy("button", "Cancel request"),
+        label=_("Cancel request"),
         confirm=_("Cancel this request?"),
+        service="cancel_request",
         style="secondary",
     ),
 )
@@ -164,15 +223,14 @@ def available_actions(user, request) -> list[Transition]:
 
 # --- the rules, registered once with the access layer --------------------------------------------------------------
 
-SEPARATION_OF_DUTIES_REFUSAL = _("Whoever raised a request cannot approve it.")
 
-
-def _rule(t: Transition) -> access.Rule:
+def rule_of(t: Transition) -> access.Rule:
+    """The access rule of a row: its party may make it (never the author, with separation of duties)."""
     party = t.party
     return access.Rule(
         allows=lambda p, r: access.holds_party(p, party, r),
         refusal=t.refusal,
-        author_refusal=SEPARATION_OF_DUTIES_REFUSAL if t.separation_of_duties else None,
+        author_refusal=SEPARATION_OF_DUTIES if t.separation_of_duties else None,
     )
 
 
@@ -185,4 +243,4 @@ def register_rules() -> None:
     """Called once when the app is ready (``CoordinationConfig.ready``)."""
     access.register("request.create", CREATE_RULE)
     for t in TRANSITIONS:
-        access.register(t.permission, _rule(t))
+        access.register(t.permission, rule_of(t))

@@ -7,6 +7,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext, pgettext_lazy
 
+from inventory.ledger import PROBLEM_LABELS
 from inventory.models import SupplyClass
 from nations.querysets import VisibleQuerySet
 
@@ -25,16 +26,7 @@ class RequestStatus(models.TextChoices):
 
 OPEN_STATUSES = [RequestStatus.DRAFT, RequestStatus.SUBMITTED, RequestStatus.APPROVED, RequestStatus.DISPATCHED]
 
-# The lifecycle of PRODUCT.md: status -> statuses it may move to.
-TRANSITIONS: dict[str, set[str]] = {
-    RequestStatus.DRAFT: {RequestStatus.SUBMITTED, RequestStatus.CANCELLED},
-    RequestStatus.SUBMITTED: {RequestStatus.APPROVED, RequestStatus.REJECTED, RequestStatus.CANCELLED},
-    RequestStatus.APPROVED: {RequestStatus.DISPATCHED, RequestStatus.CANCELLED},
-    RequestStatus.DISPATCHED: {RequestStatus.RECEIVED},
-    RequestStatus.RECEIVED: set(),
-    RequestStatus.REJECTED: set(),
-    RequestStatus.CANCELLED: set(),
-}
+# Which status moves to which, who may move it and how: the lifecycle table, coordination/lifecycle.py.
 
 
 class Priority(models.TextChoices):
@@ -124,9 +116,6 @@ class SupplyRequest(models.Model):
 
     def __str__(self) -> str:
         return self.reference or f"request #{self.pk}"
-
-    def can_move_to(self, status: str) -> bool:
-        return status in TRANSITIONS[self.status]
 
 
 class RequestEvent(models.Model):
@@ -347,8 +336,6 @@ class Discrepancy(Flag):
     @property
     def ledger_problem(self) -> str:
         """A broken ledger chain: where it breaks and how, in the reader's language (empty for other kinds)."""
-        from inventory.ledger import PROBLEM_LABELS
-
         problem = PROBLEM_LABELS.get((self.details or {}).get("problem"))
         if self.kind != DiscrepancyKind.LEDGER_CHAIN or problem is None:
             return ""
@@ -504,6 +491,10 @@ class Notification(models.Model):
     read_at = models.DateTimeField(null=True, blank=True)
 
     objects = NotificationQuerySet.as_manager()
+
+    # The pages a link may open that show one object, and that object's model: the link is offered only to a
+    # reader who may see the object (nations.access.nested), whoever it was addressed to when written.
+    LINKED_OBJECTS = {"request-detail-page": "coordination.supplyrequest"}
 
     class Meta:
         ordering = ["-created_at", "-id"]

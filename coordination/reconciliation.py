@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 
-from .models import DiscrepancyKind, RequestStatus, Severity, ShortfallKind
+from .models import CenterPass, DiscrepancyKind, RequestStatus, Severity, Shortfall, ShortfallKind
 
 STOCK = "inventory_stock"
 MOVEMENT = "inventory_movement"
@@ -375,14 +375,10 @@ UNMET_DEMAND_FINDINGS = f"""
 
 
 def _previous_pass(center_id: int):
-    from .models import CenterPass
-
     return CenterPass.objects.filter(center_id=center_id).values_list("passed_at", flat=True).first()
 
 
 def _record_pass(center_id: int, now: datetime) -> None:
-    from .models import CenterPass
-
     CenterPass.objects.update_or_create(center_id=center_id, defaults={"passed_at": now})
 
 
@@ -393,8 +389,6 @@ def reconcile_center(center_id: int, *, now: datetime) -> CenterFindings:
     """Run every check and shortfall rule at one center, in one transaction under the center's lock.
 
     `now` must grow from one pass to the next: flags not seen at `now` are resolved."""
-    from .models import Shortfall
-
     ops = connection.ops  # raw SQL gets values in the backend's own format (SQLite stores text)
     params = {
         "center": center_id,

@@ -22,6 +22,7 @@ from core.errors import Conflict
 from inventory.models import LogisticsCenter
 from nations import access
 
+from .events import notify_critical_shortfalls
 from .ledger_check import check_center_ledger
 from .models import CenterReconciliation, ReconciliationRun, RunStatus
 from .reconciliation import CenterBusy, reconcile_center
@@ -71,7 +72,7 @@ def start_reconciliation(
 def _queue(run_id: int) -> None:
     """Send the run to the workers.  With the broker down the run stays queued (the caller still gets it) and
     ``requeue_waiting_runs`` sends it once the broker is back."""
-    from . import tasks
+    from . import tasks  # the tasks call this module's functions: imported when queueing, not at load
 
     try:
         tasks.run_reconciliation.delay(run_id)
@@ -120,8 +121,6 @@ def begin_run(run_id: int) -> list[int] | None:
 
 def work_center(run_id: int, center_id: int) -> None:
     """Reconcile one center for one run, once (a redelivered task returns quietly)."""
-    from .events import notify_critical_shortfalls
-
     run = ReconciliationRun.objects.filter(pk=run_id).first()
     if (
         run is None

@@ -2,6 +2,10 @@
 cancelled.  Each function is one transaction that locks the request, then the stock it touches (always in
 that order, so concurrent transitions queue instead of deadlocking), checks the caller's right from
 ``nations.access``, changes the rows, and writes the timeline event (and ledger movement) with them.
+
+Which status each move leaves and reaches, who may make it, who hears of it and on whose behalf it is audited
+come from the lifecycle table (``coordination.lifecycle``); ``make_transition`` is the one entry point the API
+and the browser call for any row of it.
 """
 
 from __future__ import annotations
@@ -15,16 +19,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import InsufficientStock, InvalidTransition
+from core.validation import ZERO_OR_MORE, whole_number, whole_number_error
 from inventory.models import Item, LogisticsCenter, MovementKind, Stock
 from inventory.services import get_or_create_stock, lock_stock, post_movement
 from nations import access, audit
 from nations.models import Nation
 
-from . import events
+from . import events, lifecycle
+from .lifecycle import Transition
 from .models import (
     Discrepancy,
     DiscrepancyKind,
-    EventType,
+    DiscrepancyResolution,
+    Notification,
     Priority,
     RequestEvent,
     RequestStatus,
@@ -42,48 +49,57 @@ def _lock_request(request: SupplyRequest) -> SupplyRequest:
     )
 
 
-def _check_transition(request: SupplyRequest, to_status: str) -> None:
-    if not request.can_move_to(to_status):
+def _lock_for(action: str, request: SupplyRequest, actor) -> tuple[SupplyRequest, Transition]:
+    """The request locked, once `actor` may make `action` on it and its status allows it (the table's row)."""
+    row = lifecycle.transition(action)
+    request = _lock_request(request)
+    access.require(actor, row.permission, request)  # the author is refused here too (separation of duties)
+    if request.status not in row.sources:
         raise InvalidTransition(
             _("%(request)s is %(status)s; it cannot be %(to_status)s.")
             % {
                 "request": request,
                 "status": request.get_status_display().lower(),
-                "to_status": RequestStatus(to_status).label.lower(),
+                "to_status": RequestStatus(row.target).label.lower(),
             }
         )
+    return request, row
 
 
 def _record(
     request: SupplyRequest,
+    row: Transition,
     *,
-    to_status: str,
     actor,
     comment: str = "",
     quantity: int | None = None,
     extra_fields: tuple[str, ...] = (),
 ) -> RequestEvent:
+    """Move `request` to the row's target: the status, the timeline and audit entries, and the row's event."""
     from_status = request.status
-    request.status = to_status
+    request.status = row.target
     request.version = F("version") + 1
     request.save(update_fields=["status", "version", "updated_at", *extra_fields])
     request.refresh_from_db(fields=["version"])
-    return _timeline(
-        request, from_status=from_status, to_status=to_status, actor=actor, comment=comment or "", quantity=quantity
+    event = _timeline(
+        request,
+        acting_nation_id=row.acting_nation_id(request),
+        from_status=from_status,
+        to_status=row.target,
+        actor=actor,
+        comment=comment or "",
+        quantity=quantity,
     )
-
-
-def _timeline(request: SupplyRequest, **fields) -> RequestEvent:
-    """The request's timeline row, and its audit-log entry in the same transaction."""
-    event = RequestEvent.objects.create(request=request, at=timezone.now(), **fields)
-    audit.request_transition(event)
+    if row.event:
+        events.request_event(request, row.event)
     return event
 
 
-def _whole_positive(value, field: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValidationError({field: _("Enter a whole number greater than zero.")})
-    return value
+def _timeline(request: SupplyRequest, *, acting_nation_id: int, **fields) -> RequestEvent:
+    """The request's timeline row, and its audit-log entry in the same transaction."""
+    event = RequestEvent.objects.create(request=request, at=timezone.now(), **fields)
+    audit.request_transition(event, acting_nation_id=acting_nation_id)
+    return event
 
 
 def _supplier_stock(request: SupplyRequest) -> Stock | None:
@@ -124,8 +140,8 @@ def create_request(
     errors = {}
     if requesting_nation.pk == supplying_nation.pk:
         errors["supplying_nation"] = _("A nation cannot request supplies from itself.")
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-        errors["quantity"] = _("Enter a whole number greater than zero.")
+    if error := whole_number_error(quantity):
+        errors["quantity"] = error
     if not justification or not justification.strip():
         errors["justification"] = _("Say why the supplies are needed.")
     if priority not in Priority.values:
@@ -139,6 +155,7 @@ def create_request(
     draft.save(update_fields=["reference"])
     _timeline(
         draft,
+        acting_nation_id=draft.requesting_nation_id,
         from_status="",
         to_status=RequestStatus.DRAFT,
         actor=requester,
@@ -153,11 +170,8 @@ def create_request(
 @transaction.atomic
 def submit_request(*, request: SupplyRequest, actor, comment: str = "") -> SupplyRequest:
     """Send a draft to the supplying nation's liaison officers."""
-    request = _lock_request(request)
-    access.require(actor, "request.submit", request)
-    _check_transition(request, RequestStatus.SUBMITTED)
-    _record(request, to_status=RequestStatus.SUBMITTED, actor=actor, comment=comment)
-    events.request_event(request, EventType.REQUEST_SUBMITTED)
+    request, row = _lock_for("submit", request, actor)
+    _record(request, row, actor=actor, comment=comment)
     return request
 
 
@@ -169,14 +183,8 @@ def approve_request(
 
     Refused: by the request's author (separation of duties), by anyone but the supplying nation's liaison
     officers, from any status but submitted, and when less than `quantity` is available (nothing changes)."""
-    request = _lock_request(request)
-    if request.created_by_id == getattr(approver, "pk", None):
-        from django.core.exceptions import PermissionDenied
-
-        raise PermissionDenied(_("Whoever raised a request cannot approve it."))
-    access.require(approver, "request.approve", request)
-    _check_transition(request, RequestStatus.APPROVED)
-    quantity = request.quantity_requested if quantity is None else _whole_positive(quantity, "quantity")
+    request, row = _lock_for("approve", request, approver)
+    quantity = request.quantity_requested if quantity is None else whole_number(quantity, field="quantity")
     if quantity > request.quantity_requested:
         raise ValidationError(
             {"quantity": _("Cannot approve more than the %(n)s requested.") % {"n": request.quantity_requested}}
@@ -192,13 +200,12 @@ def approve_request(
     request.approved_at = timezone.now()
     _record(
         request,
-        to_status=RequestStatus.APPROVED,
+        row,
         actor=approver,
         comment=comment,
         quantity=quantity,
         extra_fields=("quantity_approved", "approved_at"),
     )
-    events.request_event(request, EventType.REQUEST_APPROVED)
     # The supplier's stock is locked last: every other approval against it waits for this lock, so it is held
     # for the check, one UPDATE and the commit only.  A refusal here rolls back everything above.
     stock = lock_stock(supplier.pk)
@@ -221,20 +228,15 @@ def reject_request(*, request: SupplyRequest, approver, reason: str) -> SupplyRe
     """Refuse a submitted request; a reason is required."""
     if not reason or not reason.strip():
         raise ValidationError({"reason": _("Give the reason for the refusal.")})
-    request = _lock_request(request)
-    access.require(approver, "request.reject", request)
-    _check_transition(request, RequestStatus.REJECTED)
-    _record(request, to_status=RequestStatus.REJECTED, actor=approver, comment=reason.strip())
-    events.request_event(request, EventType.REQUEST_REJECTED)
+    request, row = _lock_for("reject", request, approver)
+    _record(request, row, actor=approver, comment=reason.strip())
     return request
 
 
 @transaction.atomic
 def dispatch_request(*, request: SupplyRequest, actor, comment: str = "") -> SupplyRequest:
     """Issue the approved quantity from the supplier's stock: on_hand -= q, reserved -= q, one movement."""
-    request = _lock_request(request)
-    access.require(actor, "request.dispatch", request)
-    _check_transition(request, RequestStatus.DISPATCHED)
+    request, row = _lock_for("dispatch", request, actor)
     quantity = request.quantity_approved
     stock = lock_stock(_supplier_stock(request).pk)
     if stock.reserved < quantity:  # only possible if the books were tampered with; reconciliation flags it
@@ -252,15 +254,7 @@ def dispatch_request(*, request: SupplyRequest, actor, comment: str = "") -> Sup
         reason=f"Dispatched for {request.reference} to {request.destination_center.code}",
     )
     request.quantity_dispatched = quantity
-    _record(
-        request,
-        to_status=RequestStatus.DISPATCHED,
-        actor=actor,
-        comment=comment,
-        quantity=quantity,
-        extra_fields=("quantity_dispatched",),
-    )
-    events.request_event(request, EventType.REQUEST_DISPATCHED)
+    _record(request, row, actor=actor, comment=comment, quantity=quantity, extra_fields=("quantity_dispatched",))
     return request
 
 
@@ -269,14 +263,9 @@ def receive_request(*, request: SupplyRequest, actor, quantity: int | None = Non
     """Book what arrived into the requester's stock at the destination (created if missing).
 
     Less than dispatched is accepted and opens a short-receipt discrepancy; more is refused."""
-    request = _lock_request(request)
-    access.require(actor, "request.receive", request)
-    _check_transition(request, RequestStatus.RECEIVED)
+    request, row = _lock_for("receive", request, actor)
     dispatched = request.quantity_dispatched
-    if quantity is None:
-        quantity = dispatched
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-        raise ValidationError({"quantity": _("Enter a whole number, zero or more.")})
+    quantity = dispatched if quantity is None else whole_number(quantity, field="quantity", accept=ZERO_OR_MORE)
     if quantity > dispatched:
         raise ValidationError({"quantity": _("Cannot receive more than the %(n)s dispatched.") % {"n": dispatched}})
     if quantity > 0:
@@ -292,14 +281,7 @@ def receive_request(*, request: SupplyRequest, actor, quantity: int | None = Non
             reason=f"Received for {request.reference} from {request.source_center.code}",
         )
     request.quantity_received = quantity
-    _record(
-        request,
-        to_status=RequestStatus.RECEIVED,
-        actor=actor,
-        comment=comment,
-        quantity=quantity,
-        extra_fields=("quantity_received",),
-    )
+    _record(request, row, actor=actor, comment=comment, quantity=quantity, extra_fields=("quantity_received",))
     if quantity < dispatched:
         now = timezone.now()
         Discrepancy.objects.create(
@@ -312,22 +294,27 @@ def receive_request(*, request: SupplyRequest, actor, quantity: int | None = Non
             last_seen=now,
             details={"missing": dispatched - quantity},
         )
-    events.request_event(request, EventType.REQUEST_RECEIVED)
     return request
 
 
 @transaction.atomic
 def cancel_request(*, request: SupplyRequest, actor, comment: str = "") -> SupplyRequest:
     """Withdraw a draft, submitted or approved request; an approved one gives back its reservation."""
-    request = _lock_request(request)
-    access.require(actor, "request.cancel", request)
-    _check_transition(request, RequestStatus.CANCELLED)
+    request, row = _lock_for("cancel", request, actor)
     if request.status == RequestStatus.APPROVED:
         stock = lock_stock(_supplier_stock(request).pk)
         stock.reserved = max(stock.reserved - request.quantity_approved, 0)
         stock.save(update_fields=["reserved", "updated_at"])
-    _record(request, to_status=RequestStatus.CANCELLED, actor=actor, comment=comment)
+    _record(request, row, actor=actor, comment=comment)
     return request
+
+
+def make_transition(*, action: str, request: SupplyRequest, actor, **inputs) -> SupplyRequest:
+    """Make the lifecycle table's transition `action` on `request` through its service (the API's and the
+    browser's one way in); `inputs` are the row's fields the caller gave.  KeyError for an unknown action."""
+    row = lifecycle.transition(action)
+    service = globals()[row.service]
+    return service(request=request, **{row.actor: actor}, **inputs)
 
 
 @transaction.atomic
@@ -349,10 +336,6 @@ def resolve_count_discrepancy(*, discrepancy: Discrepancy, user, accept: bool, c
     Accept: the count was right, so the books move by (counted - book balance at the count's time), as one
     count-correction movement.  Reject: the count was wrong; the books stay.  Either way the count is settled
     and reconciliation does not raise it again."""
-    from inventory.models import MovementKind
-
-    from .models import DiscrepancyResolution
-
     # lock the discrepancy row only: PostgreSQL refuses FOR UPDATE on the nullable side of the outer join
     discrepancy = Discrepancy.objects.select_for_update(of=("self",)).select_related("stock").get(pk=discrepancy.pk)
     if discrepancy.kind != DiscrepancyKind.COUNT_MISMATCH or discrepancy.stock is None:
@@ -379,3 +362,12 @@ def resolve_count_discrepancy(*, discrepancy: Discrepancy, user, accept: bool, c
     discrepancy.save()
     audit.count_decided(discrepancy=discrepancy, user=user, accepted=accept, movement=movement, comment=comment.strip())
     return discrepancy
+
+
+def mark_notifications_read(*, user, ids=None) -> int:
+    """Mark `user`'s unread notifications read (those of `ids` only, when given); returns how many changed.
+    Only the addressee's own are ever touched: they are taken through visibility, whatever `ids` holds."""
+    notes = Notification.objects.visible_to(user).filter(read_at__isnull=True)
+    if ids is not None:
+        notes = notes.filter(pk__in=ids)
+    return notes.update(read_at=timezone.now())

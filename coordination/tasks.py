@@ -7,9 +7,13 @@ import time
 
 from celery import chord, shared_task
 from django.conf import settings
+from django.core.mail import send_mail
+from django.utils import timezone
 
 from . import runs
+from .models import DeliveryStatus, Notification, WebhookDelivery
 from .reconciliation import CenterBusy
+from .webhooks import DeliveryBusy, attempt_delivery, backoff
 
 RELIABLE = {"acks_late": True, "reject_on_worker_lost": True}
 # Tasks whose result nobody reads.  Ignoring it matters when Redis is down: a caller that keeps the result
@@ -65,9 +69,6 @@ def finish_reconciliation(run_id: int) -> None:
 @shared_task(bind=True, max_retries=None, **UNREAD)
 def deliver_webhook(self, delivery_id: int) -> None:
     """Send one delivery; on failure retry with exponential backoff until WEBHOOK_MAX_ATTEMPTS."""
-    from .models import DeliveryStatus
-    from .webhooks import DeliveryBusy, attempt_delivery, backoff
-
     try:
         delivery = attempt_delivery(delivery_id)
     except DeliveryBusy as exc:
@@ -82,10 +83,6 @@ def deliver_webhook(self, delivery_id: int) -> None:
 def retry_due_deliveries() -> int:
     """Sweep: queue pending deliveries whose time has come (e.g. they could not be queued while the broker was
     down, or their retry was lost with a worker)."""
-    from django.utils import timezone
-
-    from .models import DeliveryStatus, WebhookDelivery
-
     # overdue by JOBS_REQUEUE_AFTER_SECONDS: the task that should have sent it was never queued or was lost
     overdue = timezone.now() - timezone.timedelta(seconds=settings.JOBS_REQUEUE_AFTER_SECONDS)
     due = list(
@@ -108,10 +105,6 @@ def requeue_waiting_runs() -> int:
 @shared_task(**UNREAD)
 def email_notifications(notification_ids: list[int]) -> int:
     """Email each notice to its user, when the user has an address."""
-    from django.core.mail import send_mail
-
-    from .models import Notification
-
     sent = 0
     for note in Notification.objects.filter(pk__in=notification_ids).select_related("user"):
         if note.user.email:

@@ -1,10 +1,13 @@
 from django.urls import path
 
+from core.web import public_page
+
 from . import views
 
 urlpatterns = [
     path("requests/", views.request_list, name="request-list"),
-    path("requests/new/", views.request_new, name="request-new"),
+    # a form over reference data (nations, centers, items): it reads no restricted rows
+    path("requests/new/", public_page(views.request_new), name="request-new"),
     path("requests/sourcing/", views.request_sourcing, name="request-sourcing"),
     path("requests/<int:pk>/", views.request_detail, name="request-detail-page"),
     path("requests/<int:pk>/<str:action>/", views.request_action, name="request-action"),

@@ -10,32 +10,36 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from core.web import finish, service_action, visible_or_404
-from inventory.models import LogisticsCenter
+from core.web import (
+    RestrictedDetailView,
+    RestrictedListView,
+    finish,
+    render_list,
+    service_action,
+    visible_or_404,
+)
+from inventory.models import Item, LogisticsCenter
 from nations import access
+from nations.access import visibility
 from nations.models import Nation
 
-from . import runs, services
+from . import lifecycle, runs, services
 from .filters import DiscrepancyFilter, ShortfallFilter, SupplyRequestFilter
-from .forms import ApproveForm, CommentForm, ReceiveForm, RejectForm, SupplyRequestForm
+from .forms import SupplyRequestForm, TransitionForm
 from .models import (
     Discrepancy,
     DiscrepancyKind,
     Notification,
     ReconciliationRun,
     RequestEvent,
-    RequestStatus,
     Shortfall,
     SupplyRequest,
 )
 from .sourcing import sourcing_options
-
-REQUEST_ACTIONS = ("submit", "approve", "reject", "dispatch", "receive", "cancel")
 
 
 def _query_without_page(request) -> str:
@@ -111,8 +115,6 @@ def request_new(request):
 @login_required
 def request_sourcing(request):
     """The sourcing suggestions fragment for the new-request form."""
-    from inventory.models import Item
-
     item = Item.objects.filter(nsn=request.GET.get("nsn", "").strip()).first()
     destination = LogisticsCenter.objects.filter(code=request.GET.get("destination_center", "")).first()
     try:
@@ -139,31 +141,16 @@ def request_sourcing(request):
 
 
 def _request_context(request, supply_request, outcome=None, forms=None):
-    user = request.user
+    """The request panel: the request, its timeline, and a form for each transition this viewer may make now
+    (`forms` holds a rejected form, shown again with its errors)."""
     forms = forms or {}
-    can = {
-        a: access.can(user, f"request.{a}", supply_request)
-        and supply_request.can_move_to(
-            {
-                "submit": RequestStatus.SUBMITTED,
-                "approve": RequestStatus.APPROVED,
-                "reject": RequestStatus.REJECTED,
-                "dispatch": RequestStatus.DISPATCHED,
-                "receive": RequestStatus.RECEIVED,
-                "cancel": RequestStatus.CANCELLED,
-            }[a]
-        )
-        for a in REQUEST_ACTIONS
-    }
     return {
         "req": supply_request,
         "events": supply_request.events.select_related("actor").all(),
-        "can": can,
-        "approve_form": forms.get("approve") or ApproveForm(initial={"quantity": supply_request.quantity_requested}),
-        "reject_form": forms.get("reject") or RejectForm(),
-        "receive_form": forms.get("receive")
-        or ReceiveForm(initial={"quantity": supply_request.quantity_dispatched or 0}),
-        "comment_form": CommentForm(),
+        "actions": [
+            forms.get(row.action) or TransitionForm(transition=row, supply_request=supply_request)
+            for row in lifecycle.available_actions(request.user, supply_request)
+        ],
         "outcome": outcome,
     }
 
@@ -181,14 +168,13 @@ def request_detail(request, pk):
 
 @login_required
 def request_action(request, pk, action):
-    """Submit, approve (an editable quantity), reject (a reason), dispatch, receive (the quantity), cancel."""
+    """Any transition of the lifecycle table (its row's form, then its service), answered as the API answers."""
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    if action not in REQUEST_ACTIONS:
+    if action not in lifecycle.BY_ACTION:
         raise Http404  # no such address, whatever the request: the same answer for every pk
     supply_request = visible_or_404(visible_requests(request.user), pk=pk)
-    form_class = {"approve": ApproveForm, "reject": RejectForm, "receive": ReceiveForm}.get(action, CommentForm)
-    form = form_class(request.POST)
+    form = TransitionForm(request.POST, transition=lifecycle.transition(action))
     success = ""
     with service_action(request) as outcome:
         if not access.can(request.user, f"request.{action}", supply_request):
@@ -201,24 +187,7 @@ def request_action(request, pk, action):
                 for e in errors
             ]
         else:
-            data = form.cleaned_data
-            comment = data.get("comment", "")
-            if action == "submit":
-                services.submit_request(request=supply_request, actor=request.user, comment=comment)
-            elif action == "approve":
-                services.approve_request(
-                    request=supply_request, approver=request.user, quantity=data["quantity"], comment=comment
-                )
-            elif action == "reject":
-                services.reject_request(request=supply_request, approver=request.user, reason=data["reason"])
-            elif action == "dispatch":
-                services.dispatch_request(request=supply_request, actor=request.user, comment=comment)
-            elif action == "receive":
-                services.receive_request(
-                    request=supply_request, actor=request.user, quantity=data["quantity"], comment=comment
-                )
-            else:
-                services.cancel_request(request=supply_request, actor=request.user, comment=comment)
+            services.make_transition(action=action, request=supply_request, actor=request.user, **form.cleaned_data)
             success = _("Done: the request is now %(status)s.") % {
                 "status": SupplyRequest.objects.get(pk=pk).get_status_display().lower()
             }
@@ -246,44 +215,50 @@ def _mark_acknowledgeable(user, flags) -> None:
         flag.can_acknowledge = access.can(user, "flag.acknowledge", flag)
 
 
-@login_required
-def shortfall_list(request):
-    base = Shortfall.objects.visible_to(request.user).select_related(
-        "nation", "center", "item", "stock", "acknowledged_by"
-    )
+class FlagListView(RestrictedListView):
+    """Open flags by default (a page opened with no query); each row says whether its button shows."""
+
+    def get_filter_data(self):
+        return self.request.GET or {"open": "true"}
+
+    def get_context_data(self, **extra):
+        context = super().get_context_data(**extra)
+        _mark_acknowledgeable(self.request.user, context["page"])
+        return context
+
+
+class ShortfallListView(FlagListView):
+    queryset = Shortfall.objects.select_related("nation", "center", "item", "stock", "acknowledged_by")
+    filterset_class = ShortfallFilter
     # most severe first: "critical" sorts before "warning" (the only two severities, a check constraint says so)
-    flag_filter = ShortfallFilter(request.GET or {"open": "true"}, queryset=base.order_by("severity", "-last_seen"))
-    page = Paginator(flag_filter.qs, 50).get_page(request.GET.get("page"))
-    _mark_acknowledgeable(request.user, page)
-    return render(
-        request,
-        "coordination/shortfall_list.html",
-        {"filter": flag_filter, "page": page, "query": _query_without_page(request)},
-    )
+    ordering = ("severity", "-last_seen")
+    template_name = "coordination/shortfall_list.html"
 
 
-@login_required
-def discrepancy_list(request):
-    base = Discrepancy.objects.visible_to(request.user).select_related(
+class DiscrepancyListView(FlagListView):
+    queryset = Discrepancy.objects.select_related(
         "stock__nation", "stock__center", "stock__item", "request", "acknowledged_by"
     )
-    if request.GET.get("stock", "").isdigit():
-        base = base.filter(stock_id=int(request.GET["stock"]))
-    flag_filter = DiscrepancyFilter(request.GET or {"open": "true"}, queryset=base.order_by("-last_seen"))
-    page = Paginator(flag_filter.qs, 50).get_page(request.GET.get("page"))
-    _mark_acknowledgeable(request.user, page)
-    profile = access.profile(request.user)
-    return render(
-        request,
-        "coordination/discrepancy_list.html",
-        {
-            "filter": flag_filter,
-            "page": page,
-            "query": _query_without_page(request),
-            "resolvable_nations": profile.logistics_nations,
-            "count_kind": DiscrepancyKind.COUNT_MISMATCH,
-        },
-    )
+    filterset_class = DiscrepancyFilter
+    ordering = ("-last_seen",)
+    template_name = "coordination/discrepancy_list.html"
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.request.GET.get("stock", "").isdigit():
+            queryset = queryset.filter(stock_id=int(self.request.GET["stock"]))
+        return queryset
+
+    def get_context_data(self, **extra):
+        return super().get_context_data(
+            resolvable_nations=access.profile(self.request.user).logistics_nations,
+            count_kind=DiscrepancyKind.COUNT_MISMATCH,
+            **extra,
+        )
+
+
+shortfall_list = ShortfallListView.as_view()
+discrepancy_list = DiscrepancyListView.as_view()
 
 
 @login_required
@@ -336,7 +311,7 @@ def discrepancy_resolve(request, pk):
         )
 
     if not request.htmx and not outcome.ok:
-        return _list_with_status(discrepancy_list, request, outcome.status)  # the list, with the error message
+        return _list_with_status(DiscrepancyListView, request, outcome.status)  # the list, with the error message
     return finish(
         request,
         outcome,
@@ -346,9 +321,9 @@ def discrepancy_resolve(request, pk):
     )
 
 
-def _list_with_status(list_view, request, status: int):
+def _list_with_status(list_view_class, request, status: int):
     """A refused plain form post: the list page again, with the error message and the API's status."""
-    response = list_view(request)
+    response = render_list(list_view_class, request)
     response.status_code = status
     return response
 
@@ -356,26 +331,29 @@ def _list_with_status(list_view, request, status: int):
 # --- reconciliation -------------------------------------------------------------------------------------------
 
 
-@login_required
-def reconciliation_list(request):
-    user = request.user
-    profile = access.profile(user)
-    startable = LogisticsCenter.objects.order_by("code")
-    if not profile.coordinator:
-        startable = startable.filter(pk__in=profile.operated_centers)
-    page = Paginator(ReconciliationRun.objects.select_related("center", "started_by").order_by("-id"), 25).get_page(
-        request.GET.get("page")
-    )
-    return render(
-        request,
-        "coordination/reconciliation_list.html",
-        {
-            "page": page,
-            "coordinator": profile.coordinator,
-            "startable": startable,
-            "preselected": request.GET.get("center", ""),
-        },
-    )
+RUN_ROWS = ReconciliationRun.objects.select_related("center", "started_by")
+
+
+class ReconciliationListView(RestrictedListView):
+    """The runs, newest first, and the centers whose reconciliation the user may start."""
+
+    queryset = RUN_ROWS
+    ordering = ("-id",)
+    paginate_by = 25
+    template_name = "coordination/reconciliation_list.html"
+
+    def get_context_data(self, **extra):
+        profile = access.profile(self.request.user)
+        startable = LogisticsCenter.objects.filter(visibility.reconcilable_center(profile)).order_by("code")
+        return super().get_context_data(
+            coordinator=profile.coordinator,
+            startable=startable,
+            preselected=self.request.GET.get("center", ""),
+            **extra,
+        )
+
+
+reconciliation_list = ReconciliationListView.as_view()
 
 
 @login_required
@@ -395,34 +373,39 @@ def reconciliation_start(request):
         response.status_code = outcome.status
         return response
     if not outcome.ok:
-        return _list_with_status(reconciliation_list, request, outcome.status)  # the list, with the error message
+        return _list_with_status(ReconciliationListView, request, outcome.status)  # the list, with the error message
     return redirect("reconciliation-list")
 
 
-@login_required
-def reconciliation_progress(request, pk):
+class ReconciliationProgressView(RestrictedDetailView):
     """The live progress bar: htmx polls this fragment until the run finishes."""
-    run = visible_or_404(ReconciliationRun.objects.select_related("center", "started_by"), pk=pk)
-    return render(request, "coordination/_run_progress.html", {"run": run})
+
+    queryset = RUN_ROWS
+    template_name = "coordination/_run_progress.html"
+    context_object_name = "run"
+
+
+reconciliation_progress = ReconciliationProgressView.as_view()
 
 
 # --- notifications --------------------------------------------------------------------------------------------
 
 
-@login_required
-def notification_list(request):
-    notes = Notification.objects.filter(user=request.user)
-    page = Paginator(notes, 30).get_page(request.GET.get("page"))
-    return render(request, "coordination/notification_list.html", {"page": page})
+class NotificationListView(RestrictedListView):
+    """The user's own notifications (their visibility: the addressee only)."""
+
+    model = Notification
+    paginate_by = 30
+    template_name = "coordination/notification_list.html"
+
+
+notification_list = NotificationListView.as_view()
 
 
 @login_required
 @require_POST
 def notification_read(request, pk=None):
-    notes = Notification.objects.filter(user=request.user)
-    if pk is not None:
-        notes = notes.filter(pk=pk)
-        if not notes.exists():  # someone else's notification, as the API answers
-            raise Http404
-    notes.filter(read_at__isnull=True).update(read_at=timezone.now())
+    if pk is not None:  # someone else's notification answers 404, as in the API
+        visible_or_404(Notification.objects.visible_to(request.user), pk=pk)
+    services.mark_notifications_read(user=request.user, ids=None if pk is None else [pk])
     return redirect("notification-list")

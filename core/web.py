@@ -1,16 +1,27 @@
-"""What every browser page shares: the 404/403/409 rules of the API, applied to views."""
+"""What every browser page shares: rows narrowed to the user (the base page views), and the 404/403/409 rules of
+the API, applied to views.
+
+Secure by default, as the API's base viewset: a list or detail page is a :class:`RestrictedListView` or
+:class:`RestrictedDetailView` naming its ``queryset`` (or ``model``); the rows it shows come through the model's
+``visible_to(user)``.  A page of reference data (centers) declares ``public = True``; a function view that reads
+no restricted rows is declared with :func:`public_page`.  ``tests/test_structure.py`` fails for a page that does
+neither."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.auth.mixins import LoginRequiredMixin
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.views import View
 
 from core.errors import Conflict
+from core.restrict import visible_rows
 
 
 def visible_or_404(queryset, **lookup):
@@ -20,6 +31,105 @@ def visible_or_404(queryset, **lookup):
         raise Http404
     return obj
 
+
+def public_page(view):
+    """Declare a function view public: it shows reference data only, so it reads no rows to restrict."""
+    view.public = True
+    return view
+
+
+def query_without_page(request) -> str:
+    """The page's query string without ``page``: the pager's links keep the filters and the sort."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+class RestrictedPageMixin(LoginRequiredMixin):
+    """Signed-in users only; ``get_queryset`` is ``queryset`` (or ``model``'s rows) narrowed to the user, unless the
+    page declares ``public = True``.  A subclass extending ``get_queryset`` calls ``super()`` first."""
+
+    model = None
+    queryset = None
+    public = False
+
+    def get_queryset(self):
+        if self.queryset is not None:
+            queryset = self.queryset.all()
+        elif self.model is not None:
+            queryset = self.model._default_manager.all()
+        else:
+            raise ImproperlyConfigured(f"{type(self).__name__} names neither a queryset nor a model.")
+        if self.public:
+            return queryset
+        return visible_rows(queryset, self.request.user, view=self)
+
+
+class RestrictedListView(RestrictedPageMixin, View):
+    """A list page: the visible rows, filtered by ``filterset_class`` (the API's filterset), sorted, in pages.
+    The template gets ``page``, ``query`` (the query string without ``page``) and ``filter`` when there is one."""
+
+    template_name = ""
+    filterset_class = None
+    ordering: tuple[str, ...] = ()
+    paginate_by = 50
+    paginator_class = Paginator
+
+    def get(self, request, *args, **kwargs):
+        return render(request, self.template_name, self.get_context_data())
+
+    def get_filter_data(self):
+        return self.request.GET
+
+    def sort(self, rows):
+        return rows.order_by(*self.ordering) if self.ordering else rows
+
+    def get_rows(self):
+        """The visible rows, filtered (``self.filter``) and sorted: what the page lists and an export writes."""
+        rows = self.get_queryset()
+        self.filter = None
+        if self.filterset_class is not None:
+            self.filter = self.filterset_class(self.get_filter_data(), queryset=rows, request=self.request)
+            rows = self.filter.qs
+        return self.sort(rows)
+
+    def get_context_data(self, **extra):
+        rows = self.get_rows()
+        context = {
+            "page": self.paginator_class(rows, self.paginate_by).get_page(self.request.GET.get("page")),
+            "query": query_without_page(self.request),
+        }
+        if self.filter is not None:
+            context["filter"] = self.filter
+        context.update(extra)
+        return context
+
+
+class RestrictedDetailView(RestrictedPageMixin, View):
+    """A detail page: the object looked up among the visible rows (404 when the user may not see it, existence is
+    never leaked), given to the template as ``context_object_name``."""
+
+    template_name = ""
+    context_object_name = "object"
+    lookup_field = "pk"
+
+    def get(self, request, *args, **kwargs):
+        self.object = self.get_object()
+        return render(request, self.template_name, self.get_context_data())
+
+    def get_object(self):
+        return visible_or_404(self.get_queryset(), **{self.lookup_field: self.kwargs[self.lookup_field]})
+
+    def get_context_data(self, **extra):
+        return {self.context_object_name: self.object, **extra}
+
+
+def render_list(view_class, request, *args, **kwargs) -> HttpResponse:
+    """A list page rendered for another view's request (a refused form post answers with the list again, whatever
+    the method): the list's own GET, on this request."""
+    view = view_class()
+    view.setup(request, *args, **kwargs)
+    return view.get(request, *args, **kwargs)
 
 
 class ActionOutcome:
@@ -70,4 +180,3 @@ def finish(request, outcome: ActionOutcome, *, render, redirect_to: str, success
     response = render(bool(request.htmx))
     response.status_code = outcome.status
     return response
-

@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from .models import Movement, Stock
+
 WIDTH, HEIGHT, PAD = 600, 180, 28
 
 
@@ -80,8 +82,6 @@ def balance_chart(
 def charts_for_stocks(stocks, days: int = 30) -> list[Chart]:
     """One chart per stock, in the order given, in two queries whatever their number: each stock's balance
     before the window, and the movements of all of them in it."""
-    from .models import Movement, Stock
-
     stocks = list(stocks)
     ids = [stock.pk for stock in stocks]
     start = timezone.now() - timedelta(days=days)

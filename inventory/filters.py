@@ -1,59 +1,89 @@
 """Filtersets shared by the browser pages and the API, so a user filters the same way in both."""
 
-import datetime as dt
-
 import django_filters
-from django.core.exceptions import ValidationError
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from .models import Stock, SupplyClass
+from core.filters import ChangedAfterFilter, ItemSearchFilter, PortalFilterSet
+from nations.models import Nation
+
+from .models import Item, LogisticsCenter, Movement, Stock, StockReport, SupplyClass
 
 
-class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
-    """An ISO 8601 time, taken to UTC.  ISO 8601 allows offsets that PostgreSQL does not (beyond ±15:59): the
-    query failed in the database, a 500, where the same instant in UTC compares fine."""
-
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value is None or value.tzinfo is None:
-            return value
-        try:
-            return value.astimezone(dt.UTC)
-        except OverflowError:  # the first or last day of the calendar, shifted past it
-            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+class NationFilter(PortalFilterSet):
+    class Meta:
+        model = Nation
+        fields = ["active", "updated_after"]
 
 
-class ChangedAfterFilter(django_filters.IsoDateTimeFilter):
-    """``updated_after=<ISO time>``: the rows changed since then (incremental sync)."""
+class CenterFilter(PortalFilterSet):
+    host_nation = django_filters.CharFilter(field_name="host_nation__code", lookup_expr="iexact")
+    participant = django_filters.CharFilter(field_name="participants__code", lookup_expr="iexact", distinct=True)
 
-    field_class = UtcIsoDateTimeField
+    class Meta:
+        model = LogisticsCenter
+        fields = ["kind", "host_nation", "participant", "updated_after"]
 
 
-class StockFilter(django_filters.FilterSet):
+class ItemFilter(PortalFilterSet):
+    q = ItemSearchFilter(label="NSN prefix or name")
+
+    class Meta:
+        model = Item
+        fields = ["supply_class", "unit_of_issue", "q", "updated_after"]
+
+
+class StockFilter(PortalFilterSet):
     center = django_filters.CharFilter(field_name="center__code", lookup_expr="iexact", label=_("Center code"))
     nation = django_filters.CharFilter(field_name="nation__code", lookup_expr="iexact", label=_("Nation code"))
     nsn = django_filters.CharFilter(field_name="item__nsn", label=_("NSN"))
     supply_class = django_filters.ChoiceFilter(
         field_name="item__supply_class", choices=SupplyClass.choices, label=_("Supply class")
     )
-    q = django_filters.CharFilter(method="filter_search", label=_("Item NSN or name"))
+    q = ItemSearchFilter(item_path="item__")
     shared = django_filters.BooleanFilter(label=_("Shared"))
     below_safety = django_filters.BooleanFilter(method="filter_below_safety", label=_("Below safety level"))
-    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt", label=_("Updated after"))
 
     class Meta:
         model = Stock
         fields = ["center", "nation", "nsn", "supply_class", "q", "shared", "below_safety", "updated_after"]
-
-    def filter_search(self, queryset, name, value):
-        value = value.strip()
-        if not value:
-            return queryset
-        return queryset.filter(Q(item__nsn__startswith=value) | Q(item__name__icontains=value))
 
     def filter_below_safety(self, queryset, name, value):
         condition = Q(safety_level__gt=F("on_hand") - F("reserved"))
         if value is None:
             return queryset
         return queryset.filter(condition) if value else queryset.exclude(condition)
+
+
+class MovementFilter(PortalFilterSet):
+    stock = django_filters.NumberFilter(field_name="stock_id")
+    nation = django_filters.CharFilter(field_name="stock__nation__code", lookup_expr="iexact")
+    center = django_filters.CharFilter(field_name="stock__center__code", lookup_expr="iexact")
+    nsn = django_filters.CharFilter(field_name="stock__item__nsn")
+    kind = django_filters.CharFilter()
+    request = django_filters.CharFilter(method="filter_request", label="Request reference")
+    # the ledger is append-only: a movement changes once, when it is recorded
+    updated_after = ChangedAfterFilter(
+        field_name="recorded_at", lookup_expr="gt", label="Only movements recorded after this time"
+    )
+
+    class Meta:
+        model = Movement
+        fields = ["stock", "nation", "center", "nsn", "kind", "request", "updated_after"]
+
+    def filter_request(self, queryset, name, value):
+        """Only a request the caller may see matches: a reference is not a way to probe others' requests.  The
+        request model is reached through the foreign key (inventory does not import coordination)."""
+        requests = Movement._meta.get_field("request").related_model.objects.visible_to(
+            getattr(self.request, "user", None)
+        )
+        return queryset.filter(request__in=requests.filter(reference=value).values("pk"))
+
+
+class StockReportFilter(PortalFilterSet):
+    nation = django_filters.CharFilter(field_name="nation__code", lookup_expr="iexact")
+    center = django_filters.CharFilter(field_name="center__code", lookup_expr="iexact")
+
+    class Meta:
+        model = StockReport
+        fields = ["nation", "center", "updated_after"]

@@ -1,6 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.validation import NON_ZERO, whole_number_error
+
 from .api.serializers import MAX_QUANTITY
 
 
@@ -9,8 +11,8 @@ class AdjustForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=500)
 
     def clean_delta(self):
-        if self.cleaned_data["delta"] == 0:
-            raise forms.ValidationError(_("Enter a non-zero whole number."))
+        if error := whole_number_error(self.cleaned_data["delta"], NON_ZERO):
+            raise forms.ValidationError(error)
         return self.cleaned_data["delta"]
 
 

@@ -33,6 +33,7 @@ covers every head).
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,8 +44,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .models import GENESIS, LedgerCheckpoint, LogisticsCenter, Movement, Stock
+
 VERSION = "alliance-ledger/1"
-GENESIS = bytes(32)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -243,8 +245,6 @@ def _verify_sql(sql: str, params: dict) -> LedgerReport:
         cursor.execute(sql, params)
         stocks, movements, last_id, broken = cursor.fetchone()
     if isinstance(broken, str):  # a driver that leaves json as text
-        import json
-
         broken = json.loads(broken)
     return LedgerReport(
         stocks=stocks, movements=movements, last_movement_id=last_id, broken=[BrokenLink(*row) for row in broken]
@@ -254,8 +254,6 @@ def _verify_sql(sql: str, params: dict) -> LedgerReport:
 def _verify_python(stock_rows: list[tuple[int, bytes]]) -> LedgerReport:
     """The same checks in Python, for SQLite: the chains and heads of `stock_rows`, (id, ledger_head) pairs.  Reads
     each stock's movements in id order; call it inside a transaction, so stocks and movements are one snapshot."""
-    from .models import Movement
-
     report = LedgerReport(stocks=len(stock_rows))
     heads = {stock_id: bytes(head) for stock_id, head in stock_rows}
     first: dict[int, tuple] = {}  # stock -> (movement id, rank, BrokenLink)
@@ -332,8 +330,6 @@ def verify_chains(
     """Verify, completely, the chains and heads of every stock, of the stocks of one center, or of the given stocks
     (each call one snapshot, except the whole ledger in Python, one center at a time).  `engine` forces "sql"
     (PostgreSQL) or "python"; by default SQL on PostgreSQL, Python elsewhere."""
-    from .models import LogisticsCenter, Stock
-
     began = time.perf_counter()
     wanted = None if stock_ids is None else sorted(set(stock_ids))
     if _use_sql(engine) and center_id is None and wanted is None:
@@ -379,8 +375,6 @@ _RUN_SCOPE_FIRST = "SELECT s.id, s.ledger_head FROM inventory_stock s WHERE s.ce
 def lock_checkpoint(center_id: int):
     """The center's LedgerCheckpoint (created at zero: nothing verified yet), locked until the transaction ends;
     whoever holds it is the one checking that center's ledger."""
-    from .models import LedgerCheckpoint
-
     LedgerCheckpoint.objects.get_or_create(center_id=center_id)
     return LedgerCheckpoint.objects.select_for_update().get(center_id=center_id)
 
@@ -401,8 +395,6 @@ def verify_center_for_run(
 
     The center's checkpoint row is locked for the check (:func:`lock_checkpoint`), so two runs never check one
     center at once, and then advanced.  ``verify_chains`` (``manage.py verify_ledger``) re-hashes everything."""
-    from .models import Movement, Stock
-
     began = time.perf_counter()
     slices = int(settings.LEDGER_VERIFY_SLICES if slices is None else slices)
     if slices < 1:
@@ -441,8 +433,6 @@ def verify_center_for_run(
 def heads_digest(*, center_id: int | None = None) -> tuple[int, str]:
     """(stocks, SHA-256 over every stock's id and head in id order): one value to keep outside the database and
     compare later, since a consistent rewrite of a whole chain and its head is invisible from inside."""
-    from .models import Stock
-
     digest = hashlib.sha256()
     stocks = Stock.objects.order_by("pk")
     if center_id is not None:

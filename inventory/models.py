@@ -19,8 +19,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
-from .ledger import GENESIS
 from .queries import MovementQuerySet, StockCountQuerySet, StockQuerySet, StockReportQuerySet
+
+# The previous hash of a stock's first movement, and the chain head of a stock with none (inventory/ledger.py).
+GENESIS = bytes(32)
 
 # \Z, not $: in Python (and so in SQLite's REGEXP) $ also matches before a trailing newline.
 NSN_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{3}-[0-9]{4}\Z"

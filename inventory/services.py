@@ -18,11 +18,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import InsufficientStock
+from core.validation import NON_ZERO, ZERO_OR_MORE, whole_number, whole_number_error
 from nations import access, audit
 from nations.models import Nation
 
 from . import ledger
-from .models import CountSource, Item, LogisticsCenter, Movement, MovementKind, Stock, StockCount
+from .models import CountSource, Item, LogisticsCenter, Movement, MovementKind, Stock, StockCount, StockReport
 
 
 def lock_stocks(*stock_ids: int) -> dict[int, Stock]:
@@ -93,12 +94,6 @@ def post_movement(
     return movement
 
 
-def _positive(quantity: int, field: str = "quantity") -> int:
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity <= 0:
-        raise ValidationError({field: _("Enter a whole number greater than zero.")})
-    return quantity
-
-
 def _reason_required(reason: str) -> str:
     if not reason or not reason.strip():
         raise ValidationError({"reason": _("Give a reason.")})
@@ -111,7 +106,7 @@ def receive_stock(
 ) -> Movement:
     """Book a receipt from outside the alliance into the nation's stock (its logistics officers)."""
     access.require(actor, "stock.receipt", stock)
-    _positive(quantity)
+    whole_number(quantity, field="quantity")
     return post_movement(
         stock=lock_stock(stock.pk),
         kind=MovementKind.RECEIPT,
@@ -128,7 +123,7 @@ def issue_stock(
 ) -> Movement:
     """Issue stock for consumption; only what is available (on hand less reserved) can be issued."""
     access.require(actor, "stock.issue", stock)
-    _positive(quantity)
+    whole_number(quantity, field="quantity")
     return post_movement(
         stock=lock_stock(stock.pk),
         kind=MovementKind.ISSUE,
@@ -144,8 +139,7 @@ def adjust_stock(*, stock: Stock, delta: int, actor, reason: str) -> Movement:
     """Correct the balance by a signed `delta`, with a reason (losses, damage, found stock)."""
     access.require(actor, "stock.adjust", stock)
     reason = _reason_required(reason)
-    if not isinstance(delta, int) or isinstance(delta, bool) or delta == 0:
-        raise ValidationError({"delta": _("Enter a non-zero whole number.")})
+    whole_number(delta, field="delta", accept=NON_ZERO)
     movement = post_movement(
         stock=lock_stock(stock.pk), kind=MovementKind.ADJUSTMENT, quantity=delta, actor=actor, reason=reason
     )
@@ -165,8 +159,7 @@ def record_count(
 ) -> StockCount:
     """Record a physical count.  It does not change the books: reconciliation compares it with them."""
     access.require(counted_by, "stock.count", stock)
-    if not isinstance(counted_quantity, int) or isinstance(counted_quantity, bool) or counted_quantity < 0:
-        raise ValidationError({"counted_quantity": _("Enter a whole number, zero or more.")})
+    whole_number(counted_quantity, field="counted_quantity", accept=ZERO_OR_MORE)
     counted_at = counted_at or timezone.now()
     if counted_at > timezone.now() + timedelta(minutes=5):
         raise ValidationError({"counted_at": _("A count cannot be in the future.")})
@@ -194,8 +187,8 @@ def update_stock_settings(
     stock = lock_stock(stock.pk)
     errors = {}
     if safety_level is not None:
-        if not isinstance(safety_level, int) or isinstance(safety_level, bool) or safety_level < 0:
-            errors["safety_level"] = _("Enter a whole number, zero or more.")
+        if error := whole_number_error(safety_level, ZERO_OR_MORE):
+            errors["safety_level"] = error
         stock.safety_level = safety_level
     if daily_consumption is not None:
         try:
@@ -230,8 +223,6 @@ def record_stock_report(
     errors name the line (``lines[12].nsn``).  A count for an item the nation does not yet hold there creates
     the (empty) stock, so the count's difference shows up in reconciliation.  Set-based: a constant number of
     queries whatever the number of lines."""
-    from .models import StockReport
-
     access.require(submitted_by, "stock.count", Stock(nation=nation, center=center))
     counted_at = counted_at or timezone.now()
     if counted_at > timezone.now() + timedelta(minutes=5):
@@ -253,9 +244,8 @@ def record_stock_report(
             }
         else:
             seen[nsn] = index
-        quantity = line["quantity"]
-        if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0:
-            errors[f"lines[{index}].quantity"] = _("Enter a whole number, zero or more.")
+        if error := whole_number_error(line["quantity"], ZERO_OR_MORE):
+            errors[f"lines[{index}].quantity"] = error
     if errors:
         raise ValidationError(errors)
 

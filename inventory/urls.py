@@ -4,10 +4,6 @@ from . import views
 
 urlpatterns = [
     path("stocks/", views.stock_list, name="stock-list"),
-    path("stocks/<int:pk>/", views.stock_detail, name="stock-detail"),
-    path("stocks/<int:pk>/adjust/", views.stock_adjust, name="stock-adjust"),
-    path("stocks/<int:pk>/count/", views.stock_count, name="stock-count"),
-    path("stocks/<int:pk>/settings/", views.stock_settings, name="stock-settings"),
     path("centers/", views.center_list, name="center-list"),
     path("centers/<str:code>/", views.center_detail, name="center-detail"),
 ]

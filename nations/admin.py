@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.shortcuts import render
 from guardian.admin import GuardedModelAdmin
 
 from . import access
@@ -71,8 +72,6 @@ def resolve_role_target(role: str, code: str | None):
 
 @admin.action(description="Grant a nation or center role to the selected users")
 def grant_role_action(modeladmin, request, queryset):
-    from django.shortcuts import render
-
     if "apply" in request.POST:
         form = GrantRoleForm(request.POST)
         if form.is_valid():

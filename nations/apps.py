@@ -6,6 +6,6 @@ class NationsConfig(AppConfig):
     verbose_name = "Nations and roles"
 
     def ready(self):
-        from . import audit
+        from . import audit  # models are loaded only once the app registry is ready
 
         audit.connect_signals()

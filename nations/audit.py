@@ -18,14 +18,24 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any
 
+from axes.helpers import get_client_ip_address
+from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
 from .access.profile import center_model
-from .models import AuditEntry, AuditKind, Nation, NationGroupObjectPermission, NationUserObjectPermission
+from .models import (
+    AuditEntry,
+    AuditKind,
+    Nation,
+    NationGroupObjectPermission,
+    NationUserObjectPermission,
+    ServiceAccount,
+)
 from .roles import ROLE_PERMISSIONS, Role
 
 _current_request: ContextVar = ContextVar("audit_current_request", default=None)
@@ -56,8 +66,6 @@ def client_ip(request) -> str | None:
         return None
     address = getattr(request, "axes_ip_address", None)
     if not address:
-        from axes.helpers import get_client_ip_address
-
         address = get_client_ip_address(request)
     return address or None
 
@@ -114,8 +122,6 @@ def record(
 def home_nation_id(user) -> int | None:
     """The nation a user acts for, when there is exactly one: a national system's nation, or the one nation the
     user is an officer of.  Read afresh (the access profile cached on the user object is left alone)."""
-    from .models import ServiceAccount
-
     system_nation = ServiceAccount.objects.filter(user=user).values_list("nation_id", flat=True).first()
     if system_nation is not None:
         return system_nation
@@ -157,20 +163,15 @@ def token_revoked(token) -> AuditEntry:
     )
 
 
-# The side of a request that makes each transition: the supplier approves, rejects and dispatches; the requester
-# creates, submits, cancels and receives.
-_SUPPLIER_STATUSES = {"approved", "rejected", "dispatched"}
-
-
-def request_transition(event) -> AuditEntry:
-    """A supply request moved (``event`` is its new timeline row, ``event.request`` the request)."""
+def request_transition(event, *, acting_nation_id: int) -> AuditEntry:
+    """A supply request moved (``event`` is its new timeline row, ``event.request`` the request), on behalf of
+    `acting_nation_id`: the side that makes the move, which the lifecycle table of ``coordination`` names."""
     request = event.request
-    acting_side = request.supplying_nation_id if event.to_status in _SUPPLIER_STATUSES else request.requesting_nation_id
     moved = f"{event.from_status} → {event.to_status}" if event.from_status else f"created as {event.to_status}"
     return record(
         AuditKind.REQUEST_TRANSITION,
         actor=event.actor,
-        nation=acting_side,
+        nation=acting_nation_id,
         obj=request,
         summary=f"{request} {moved}" + (f" ({event.quantity})" if event.quantity is not None else ""),
         details={
@@ -274,8 +275,6 @@ def _on_locked_out(sender, request, username, ip_address, **kwargs):
 
 def _roles_held_by_groups(group_ids) -> dict[int, list[tuple[Role, Any]]]:
     """group id -> the (role, target) pairs its permissions carry; target a Nation, a center, or None."""
-    from django.contrib.auth.models import Group
-
     CenterGroupObjectPermission = center_model("CenterGroupObjectPermission")
     roles: dict[int, list[tuple[Role, Any]]] = {gid: [] for gid in group_ids}
     for grant in NationGroupObjectPermission.objects.filter(group_id__in=group_ids).select_related(
@@ -318,8 +317,6 @@ def _role_entry(granted: bool, user, role: Role | None, target, *, via: str, gro
 
 def _on_groups_changed(sender, instance, action, reverse, model, pk_set, **kwargs):
     """A user joined or left groups (``user.groups.add(...)`` or ``group.user_set.add(...)``, any caller)."""
-    from django.contrib.auth.models import Group
-
     if action in ("pre_clear", "pre_remove"):
         # Note the links that exist now: they are gone afterwards, and remove() signals every id it was given,
         # linked or not (add() signals only the new ones).
@@ -352,8 +349,6 @@ def _on_user_permissions_changed(sender, instance, action, reverse, model, pk_se
     """The coordinator role given to (or taken from) one user directly, not through a group."""
     if action not in ("post_add", "post_remove") or not pk_set or reverse:
         return
-    from django.contrib.auth.models import Permission
-
     app_label, codename = ROLE_PERMISSIONS[Role.COORDINATOR]
     if Permission.objects.filter(pk__in=pk_set, content_type__app_label=app_label, codename=codename).exists():
         _role_entry(action == "post_add", instance, Role.COORDINATOR, None, via="user permission")
@@ -377,8 +372,6 @@ _revoke_receiver = _on_user_object_permission(False)
 
 
 def connect_signals() -> None:
-    from axes.signals import user_locked_out
-
     CenterUserObjectPermission = center_model("CenterUserObjectPermission")
 
     user_logged_in.connect(_on_login, dispatch_uid="audit_login")

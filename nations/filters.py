@@ -6,6 +6,8 @@ import django_filters
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.filters import PortalFilterSet
+
 from .models import AuditEntry, AuditKind
 
 
@@ -13,7 +15,7 @@ def _start_of(day) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-class AuditEntryFilter(django_filters.FilterSet):
+class AuditEntryFilter(PortalFilterSet):
     kind = django_filters.MultipleChoiceFilter(choices=AuditKind.choices, label=_("Event"))
     actor = django_filters.CharFilter(
         field_name="username", lookup_expr="iexact", label=_("User (actor, or username tried)")
@@ -25,6 +27,7 @@ class AuditEntryFilter(django_filters.FilterSet):
         lookup_expr="iexact", label=_("Object type (e.g. coordination.supplyrequest)")
     )
     object_id = django_filters.CharFilter(label=_("Object id"))
+    updated_after = None  # append-only: an entry never changes (`at` is filtered by date_from / date_to)
 
     class Meta:
         model = AuditEntry

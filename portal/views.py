@@ -1,92 +1,154 @@
-"""The dashboard: what needs the user's attention, by role."""
+"""The pages that combine the apps: the dashboard (what needs the user's attention, by role) and the stock page
+(its figures, chart, ledger and counts from inventory, its open flags from coordination, and the stock actions,
+which re-render it)."""
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
+from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
-from coordination.models import Discrepancy, ReconciliationRun, RequestEvent, RequestStatus, Shortfall, SupplyRequest
-from inventory.charts import charts_for_stocks
-from inventory.models import SAFETY_MARGIN, Stock
+from core.web import RestrictedDetailView, finish, service_action, visible_or_404
+from inventory import services
+from inventory.charts import chart_for_stock
+from inventory.forms import AdjustForm, CountForm, StockSettingsForm
+from inventory.models import CountSource
+from inventory.views import STOCK_ROWS, visible_stocks
 from nations import access
 
-QUEUE_SIZE = 10
-CHARTS = 4
-
-
-def _requests(user):
-    return SupplyRequest.objects.visible_to(user).select_related(
-        "requesting_nation", "supplying_nation", "item", "source_center", "destination_center"
-    )
+from .selectors import dashboard, open_flags_of
 
 
 @login_required
 def home(request):
+    return render(request, "portal/home.html", dashboard(request.user))
+
+
+def _stock_context(request, stock, forms=None, outcome=None):
     user = request.user
-    p = access.profile(user)
-    requests = _requests(user)
-    queues = []  # (name, the condition a visible request meets to wait in that queue)
-    if p.liaison_nations:
-        queues.append(("approval", Q(status=RequestStatus.SUBMITTED, supplying_nation_id__in=p.liaison_nations)))
-    if p.logistics_nations or p.operated_centers:
-        queues.append(
-            (
-                "dispatch",
-                Q(status=RequestStatus.APPROVED)
-                & (Q(supplying_nation_id__in=p.logistics_nations) | Q(source_center_id__in=p.operated_centers)),
-            )
+    forms = forms or {}
+    can = {action: access.can(user, f"stock.{action}", stock) for action in ("adjust", "count", "edit")}
+    return {
+        "stock": stock,
+        "can": can,
+        "adjust_form": forms.get("adjust") or AdjustForm(),
+        "count_form": forms.get("count") or CountForm(),
+        "settings_form": forms.get("settings")
+        or StockSettingsForm(
+            initial={
+                "safety_level": stock.safety_level,
+                "daily_consumption": stock.daily_consumption,
+                "shared": stock.shared,
+            }
+        ),
+        "outcome": outcome,
+    }
+
+
+class StockDetailView(RestrictedDetailView):
+    """A stock: its figures, its chart, its ledger, its counts, its open flags, and the actions allowed."""
+
+    queryset = STOCK_ROWS
+    template_name = "inventory/stock_detail.html"
+    context_object_name = "stock"
+
+    def get_queryset(self):
+        return super().get_queryset().with_available()
+
+    def get_context_data(self, **extra):
+        stock = self.object
+        ledger = Paginator(stock.movements.select_related("actor", "request").order_by("-id"), 25).get_page(
+            self.request.GET.get("page")
         )
-        queues.append(
-            (
-                "receipt",
-                Q(status=RequestStatus.DISPATCHED)
-                & (Q(requesting_nation_id__in=p.logistics_nations) | Q(destination_center_id__in=p.operated_centers)),
-            )
+        context = _stock_context(self.request, stock)
+        context.update(
+            {
+                "ledger": ledger,
+                "counts": stock.counts.select_related("counted_by")[:10],
+                **open_flags_of(stock),
+                "chart": chart_for_stock(stock),
+                **extra,
+            }
         )
-    if p.logistics_nations:
-        queues.append(("draft", Q(status=RequestStatus.DRAFT, requesting_nation_id__in=p.logistics_nations)))
-    # every queue's total in one query; then the first rows of each
-    totals = requests.aggregate(**{name: Count("id", filter=condition) for name, condition in queues}) if queues else {}
-    queue_rows = [
-        (name, list(requests.filter(condition).order_by("required_by", "id")[:QUEUE_SIZE]), totals[name])
-        for name, condition in queues
-    ]
+        return context
 
-    shortfalls = Shortfall.objects.visible_to(user).filter(resolved_at__isnull=True)
-    if p.officer_nations:  # an officer's dashboard is about their nation; operators and coordinators see their scope
-        shortfalls = shortfalls.filter(nation_id__in=p.officer_nations)
-    by_severity = dict(shortfalls.values_list("severity").annotate(n=Count("id")).order_by())
-    # most severe first: "critical" sorts before "warning"
-    worst = shortfalls.select_related("nation", "center", "item").order_by("severity", "available")[:QUEUE_SIZE]
 
-    # The stocks closest to running out: lowest available relative to the safety level.
-    own_stocks = Stock.objects.visible_to(user).filter(safety_level__gt=0)
-    if p.officer_nations:
-        own_stocks = own_stocks.filter(nation_id__in=p.officer_nations)
-    # the four ids first, from the stock rows alone; then those four with their nation, center and item (joining
-    # every candidate before sorting made this the dashboard's slowest query)
-    closest_ids = list(
-        own_stocks.annotate(margin=SAFETY_MARGIN).order_by("margin", "id").values_list("id", flat=True)[:CHARTS]
-    )
-    by_id = Stock.objects.select_related("nation", "center", "item").in_bulk(closest_ids)
-    closest = [by_id[pk] for pk in closest_ids]
-    charts = list(zip(closest, charts_for_stocks(closest), strict=True))
+stock_detail = StockDetailView.as_view()
 
-    activity = (
-        RequestEvent.objects.filter(request__in=requests.values("id"))
-        .select_related("request", "actor")
-        .order_by("-at", "-id")[:QUEUE_SIZE]
-    )
-    return render(
-        request,
-        "portal/home.html",
-        {
-            "roles": access.roles_of(user),
-            "queues": queue_rows,
-            "shortfalls_by_severity": by_severity,
-            "worst_shortfalls": worst,
-            "open_discrepancies": Discrepancy.objects.visible_to(user).filter(resolved_at__isnull=True).count(),
-            "charts": charts,
-            "activity": activity,
-            "last_run": ReconciliationRun.objects.order_by("-id").first(),
-        },
-    )
+
+def _stock_action(request, pk, action: str):
+    stock = visible_or_404(visible_stocks(request.user), pk=pk)
+    access.require(request.user, f"stock.{'edit' if action == 'settings' else action}", stock)
+    form_class = {"adjust": AdjustForm, "count": CountForm, "settings": StockSettingsForm}[action]
+    form = form_class(request.POST)
+    success = ""
+    with service_action(request) as outcome:
+        if not form.is_valid():
+            outcome.status = 400
+            outcome.errors = [e for errors in form.errors.values() for e in errors]
+        elif action == "adjust":
+            services.adjust_stock(
+                stock=stock, delta=form.cleaned_data["delta"], actor=request.user, reason=form.cleaned_data["reason"]
+            )
+            success = _("Adjustment booked.")
+        elif action == "count":
+            source = (
+                CountSource.OPERATOR
+                if stock.center_id in access.profile(request.user).operated_centers
+                else CountSource.OFFICER
+            )
+            services.record_count(
+                stock=stock,
+                counted_quantity=form.cleaned_data["counted_quantity"],
+                counted_by=request.user,
+                source=source,
+                note=form.cleaned_data["note"],
+            )
+            success = _("Count recorded.")
+        else:
+            services.update_stock_settings(stock=stock, actor=request.user, **form.cleaned_data)
+            success = _("Stock settings saved.")
+    if not form.is_valid():
+        outcome.status = 400
+
+    def render_page(fragment: bool):
+        fresh = visible_stocks(request.user).get(pk=pk)
+        context = _stock_context(request, fresh, forms={action: form} if not outcome.ok else None, outcome=outcome)
+        if outcome.ok:
+            context["success"] = success
+        if fragment:
+            return render(request, "inventory/_stock_panel.html", context)
+        context.update(
+            {
+                "ledger": Paginator(fresh.movements.select_related("actor", "request").order_by("-id"), 25).get_page(1),
+                "counts": fresh.counts.select_related("counted_by")[:10],
+                **open_flags_of(fresh),
+                "chart": chart_for_stock(fresh),
+            }
+        )
+        return render(request, "inventory/stock_detail.html", context)
+
+    if request.htmx and outcome.ok:
+        response = render_page(True)
+        response["HX-Refresh"] = "true"  # balances, ledger and chart all changed: reload the page
+        return response
+    return finish(request, outcome, render=render_page, redirect_to=reverse("stock-detail", args=[pk]), success=success)
+
+
+@login_required
+@require_POST
+def stock_adjust(request, pk):
+    return _stock_action(request, pk, "adjust")
+
+
+@login_required
+@require_POST
+def stock_count(request, pk):
+    return _stock_action(request, pk, "count")
+
+
+@login_required
+@require_POST
+def stock_settings(request, pk):
+    return _stock_action(request, pk, "settings")

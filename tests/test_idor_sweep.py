@@ -12,7 +12,11 @@ For each route × role × object the sweep sends GET and the route's writes (POS
 body; page forms also through htmx) and asserts: 404 where the role may not see the object, 403 where it sees it
 but may not act, 401 (API) or the login redirect (pages) for callers who are not signed in, never a 2xx where access
 is forbidden, nothing changed in the database after a refused write, and no identifier of an object the role may
-not see in any answer.  API routes are also sent the methods they do not declare (405), and their format-suffix
+not see in any answer: no link, reference or title of it, and in API answers not its id either, under any key that
+names an object of its kind (``id`` of the route's own kind, ``stock``, ``movement``, ``request``, ``discrepancy``, an
+audit entry's ``object_type``/``object_id``).  The scenario holds objects shown inside others that the role may not
+see (PRODUCT.md, "Visibility follows every object, nested ones too"): a transfer on DEU's shared fuel for ITA's
+request, seen in the ledger by FRA's officers; an adjustment of DEU's private stock, in the log coordinators read.  API routes are also sent the methods they do not declare (405), and their format-suffix
 variants (``/api/v1/stocks/5.json``) are swept like the route itself.  Admin routes are swept generically: only
 superusers get in.
 
@@ -43,7 +47,8 @@ from django.urls.exceptions import Resolver404
 from django.utils import timezone
 
 from coordination.models import Discrepancy, DiscrepancyKind, EventType, Notification, SupplyRequest
-from inventory.models import Stock, StockCount
+from inventory.models import MovementKind, Stock, StockCount
+from inventory.services import adjust_stock, lock_stock, post_movement
 from nations.models import AuditEntry
 from nations.tokens import issue_token
 from tests.api.conftest import FUEL_NSN, build_scenario
@@ -519,6 +524,20 @@ def _build_sweep() -> SimpleNamespace:
             last_seen=now,
         )
 
+    # Objects shown inside others the role may not see.  DEU dispatches ITA's request from its fuel shared at MLC-A:
+    # FRA's officers see the stock and its ledger, not the request.  DEU adjusts its private rations: coordinators
+    # read the audit entry, not the stock.
+    r_ita = m.requests["r_ita"]
+    post_movement(
+        stock=lock_stock(m.stocks["deu_shared"].pk),
+        kind=MovementKind.TRANSFER_OUT,
+        quantity=-1,
+        actor=users["deu_logistics"],
+        reason=f"Dispatched for {r_ita.reference} to {r_ita.destination_center.code}",
+        request=r_ita,
+    )
+    adjust_stock(stock=m.stocks["deu_private"], delta=1, actor=users["deu_logistics"], reason="IDOR sweep: private")
+
     by_pk = lambda objects: [(name, str(obj.pk), obj) for name, obj in objects.items()]  # noqa: E731
     nations = {n.code: n for n in (world.fra, world.deu, world.ita)}
     centers = {c.code: c for c in (world.mlc_a, world.nat_b, world.nat_f)}
@@ -576,6 +595,7 @@ def _build_sweep() -> SimpleNamespace:
         sessions=sessions,
         tokens=tokens,
         markers={role: _markers(m, role) for role in ROLES},
+        hidden_ids={role: _hidden_ids(targets, role) for role in ROLES},
     )
 
 
@@ -586,6 +606,7 @@ def _markers(m, role: str) -> dict[str, str]:
     for name, s in m.stocks.items():
         if not sees(role, "stock", name):
             hidden[f"/stocks/{s.pk}/"] = f"a link to stock {name}"
+            hidden[f"Stock {s.pk} "] = f"stock {name} in an audit entry"
             hidden[f"{s.center.code},{s.nation.code},{s.item.nsn},"] = f"stock {name} in a CSV export"
     for name, r in m.requests.items():
         if not sees(role, "request", name):
@@ -598,6 +619,7 @@ def _markers(m, role: str) -> dict[str, str]:
         if not sees(role, "discrepancy", name):
             hidden[f"/flags/discrepancies/{flag.pk}/"] = f"discrepancy {name}"
             hidden[f"/discrepancies/{flag.pk}/"] = f"discrepancy {name}"
+            hidden[f'id="disc-{flag.pk}"'] = f"the row of discrepancy {name}"
     for name, note in m.notifications.items():
         if not sees(role, "notification", name):
             hidden[note.title] = f"notification {name}"
@@ -611,6 +633,84 @@ def _markers(m, role: str) -> dict[str, str]:
 def _no_budgets(settings):
     """The sweep sends hundreds of calls per role: API budgets (429) would hide the answers it checks."""
     settings.API_RATE_TOKEN = settings.API_RATE_USER = settings.API_RATE_ANON = ""
+
+
+# --- ids in API answers ---------------------------------------------------------------------------------------------
+
+# Keys of an API answer that hold the id of an object of a kind of the sweep.
+ID_KEYS = {"stock": "stock", "movement": "movement", "request": "request", "discrepancy": "discrepancy"}
+# An audit entry's subject, by its object_type.
+SUBJECT_KINDS = {
+    "inventory.stock": "stock",
+    "inventory.movement": "movement",
+    "inventory.stockreport": "report",
+    "coordination.supplyrequest": "request",
+    "coordination.shortfall": "shortfall",
+    "coordination.discrepancy": "discrepancy",
+    "coordination.notification": "notification",
+    "coordination.webhookendpoint": "webhook",
+}
+# What the top-level `id` of a list route's rows is; routes with a kind answer with that kind's objects.
+LIST_KINDS = {
+    "stock-list": "stock",
+    "movement-list": "movement",
+    "request-list": "request",
+    "shortfall-list": "shortfall",
+    "discrepancy-list": "discrepancy",
+    "stock-report-list": "report",
+    "notification-list": "notification",
+    "webhook-list": "webhook",
+    "audit-event-list": "audit",
+}
+NOT_ITS_KIND = {"webhook-deliveries"}  # answers with deliveries, not the webhook
+
+
+def _hidden_ids(targets: dict, role: str) -> dict[str, set[str]]:
+    """kind -> ids (as text) of the scenario's objects of that kind the role may not see."""
+    return {
+        kind: {str(obj.pk) for name, _, obj in targets[kind] if obj is not None and not sees(role, kind, name)}
+        for kind in (*KIND_KEY, "audit")
+    }
+
+
+def id_kind_of(entry: Route) -> str | None:
+    if entry.name in NOT_ITS_KIND:
+        return None
+    return entry.kind or LIST_KINDS.get(entry.name)
+
+
+def leaked_ids(response, hidden: dict[str, set[str]], id_kind: str | None) -> list[str]:
+    """The ids of objects the role may not see that a JSON answer names."""
+    if "json" not in response.get("Content-Type", "") or getattr(response, "streaming", False):
+        return []
+    try:
+        body = json.loads(response.content or b"null")
+    except ValueError:
+        return []
+    found: list[str] = []
+
+    def check_id(kind: str, value, key: str) -> None:
+        if value is not None and not isinstance(value, bool) and str(value) in hidden.get(kind, ()):
+            found.append(f"{key}={value} ({kind})")
+
+    def walk(node, rows_kind: str | None) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, rows_kind)
+        elif isinstance(node, dict):
+            if rows_kind is not None and "id" in node:
+                check_id(rows_kind, node["id"], "id")
+            for key, kind in ID_KEYS.items():
+                if isinstance(node.get(key), int):
+                    check_id(kind, node[key], key)
+            subject = SUBJECT_KINDS.get(node.get("object_type") or "")
+            if subject is not None:
+                check_id(subject, node.get("object_id"), "object_id")
+            for key, value in node.items():
+                walk(value, rows_kind if key == "results" else None)
+
+    walk(body, id_kind)
+    return found
 
 
 def client_for(sweep, role: str) -> Client:
@@ -701,7 +801,16 @@ def body_text(response) -> str:
     return ECHOED_PATH.sub("", response.content.decode(errors="replace"))
 
 
-def check(response, *, method: str, refused: set[int] | None, public: bool, markers: dict[str, str]) -> str | None:
+def check(
+    response,
+    *,
+    method: str,
+    refused: set[int] | None,
+    public: bool,
+    markers: dict[str, str],
+    hidden_ids: dict[str, set[str]] | None = None,
+    id_kind: str | None = None,
+) -> str | None:
     """What is wrong with `response`, or None."""
     status = response.status_code
     if status >= 500:
@@ -711,6 +820,9 @@ def check(response, *, method: str, refused: set[int] | None, public: bool, mark
     leaked = sorted({what for marker, what in markers.items() if marker in body_text(response)})
     if leaked:
         return f"answered {status} showing what the caller may not see: {', '.join(leaked)}"
+    ids = leaked_ids(response, hidden_ids, id_kind) if hidden_ids is not None else []
+    if ids:
+        return f"answered {status} naming the id of what the caller may not see: {', '.join(sorted(ids))}"
     if refused is not None:
         if status not in refused:
             return f"answered {status}, expected {sorted(refused)}"
@@ -746,7 +858,15 @@ def sweep_route(sweep, template: str, role: str) -> tuple[list[str], int]:
         try:
             response = send(client, method, url, body, page=page, htmx=htmx)
             calls += 1
-            problem = check(response, method=method, refused=refused, public=rule == "public", markers=markers)
+            problem = check(
+                response,
+                method=method,
+                refused=refused,
+                public=rule == "public",
+                markers=markers,
+                hidden_ids=sweep.hidden_ids[role],
+                id_kind=id_kind_of(entry),
+            )
         finally:
             if savepoint is not None:
                 transaction.savepoint_rollback(savepoint)
@@ -921,11 +1041,13 @@ def test_admin_lets_in_superusers_only(sweep, role):
 
 @pytest.mark.xdist_group("idor_sweep_pages")
 def test_the_sweep_finds_a_page_that_shows_another_nations_private_stock(sweep, monkeypatch):
-    from inventory import views
+    from portal import views
 
     monkeypatch.setattr(
-        views, "visible_stocks", lambda user: Stock.objects.select_related("nation", "center", "item").with_available()
-    )  # forgets visible_to
+        views.StockDetailView,
+        "get_queryset",
+        lambda self: Stock.objects.select_related("nation", "center", "item").with_available(),
+    )  # forgets visible_to: its own get_queryset, without super()
 
     problems, _ = sweep_route(sweep, "/stocks/{obj}/", "fra_logistics")
 
@@ -965,3 +1087,40 @@ def test_the_sweep_finds_a_write_without_its_permission_check(sweep, monkeypatch
         "PATCH /api/v1/stocks/" in p and "on fra_private: answered 200, expected [403]" in p for p in problems
     ), problems
     assert any("a refused write changed inventory_stock" in p for p in problems), problems
+
+
+@pytest.mark.xdist_group("idor_sweep_api")
+def test_the_sweep_finds_nested_objects_shown_to_whoever_sees_their_container(sweep, monkeypatch):
+    from nations.access.nested import Disclosure
+
+    # the renderer of nested objects forgets visibility: whoever sees the container sees what it names
+    monkeypatch.setattr(Disclosure, "sees", lambda self, model, pk: True)
+    monkeypatch.setattr(Disclosure, "sees_object", lambda self, obj: True)
+    monkeypatch.setattr(Disclosure, "sees_related", lambda self, row, relation: True)
+
+    ledger, _ = sweep_route(sweep, "/api/v1/movements/", "fra_logistics")
+    audit_log, _ = sweep_route(sweep, "/audit/", "coordinator")
+
+    assert any("the reference of request r_ita" in p for p in ledger), ledger
+    assert any("stock deu_private in an audit entry" in p for p in audit_log), audit_log
+
+
+def test_the_sweep_finds_the_id_of_what_the_caller_may_not_see_in_an_api_answer():
+    from django.http import JsonResponse
+
+    response = JsonResponse(
+        {
+            "results": [
+                {"id": 1, "stock": 9, "details": {"movement": 4}, "object_type": "inventory.stock", "object_id": "7"}
+            ]
+        }
+    )
+    hidden = {"movement": {"1", "4"}, "stock": {"7", "9"}}
+
+    assert sorted(leaked_ids(response, hidden, "movement")) == [
+        "id=1 (movement)",
+        "movement=4 (movement)",
+        "object_id=7 (stock)",
+        "stock=9 (stock)",
+    ]
+    assert leaked_ids(response, {"stock": {"8"}}, "movement") == []

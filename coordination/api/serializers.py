@@ -1,17 +1,24 @@
+from operator import attrgetter
+
 from django.utils import timezone
 from rest_framework import serializers
 
+from coordination.lifecycle import COMMENT, Input, Transition
 from coordination.models import (
     Discrepancy,
     DiscrepancyResolution,
+    EventType,
+    Notification,
     Priority,
     ReconciliationRun,
     RequestEvent,
     Shortfall,
     SupplyRequest,
+    WebhookEndpoint,
 )
 from inventory.api.serializers import MAX_QUANTITY
 from inventory.models import Item, LogisticsCenter
+from nations.api.fields import NestedIdField, NestedLinkField, NestedReferenceField
 from nations.models import Nation
 
 
@@ -95,35 +102,37 @@ class SupplyRequestCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class CommentSerializer(serializers.Serializer):
-    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+def _input_field(spec: Input) -> serializers.Field:
+    extra = {"help_text": spec.help_text} if spec.help_text else {}
+    if spec.kind == "quantity":
+        # left out: the service uses the request's own figure (`default_from`)
+        return serializers.IntegerField(
+            min_value=spec.minimum, max_value=MAX_QUANTITY, required=spec.required or spec.default_from is None, **extra
+        )
+    if spec.required:
+        return serializers.CharField(max_length=2000, **extra)
+    return serializers.CharField(max_length=2000, required=False, allow_blank=True, default="", **extra)
 
 
-class ApproveSerializer(CommentSerializer):
-    quantity = serializers.IntegerField(
-        min_value=1,
-        max_value=MAX_QUANTITY,
-        required=False,
-        help_text="Approve less than requested; defaults to the full quantity.",
-    )
+_TRANSITION_SERIALIZERS: dict[str, type[serializers.Serializer]] = {}
 
 
-class RejectSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+def transition_serializer(row: Transition) -> type[serializers.Serializer]:
+    """The input serializer of a lifecycle transition, built from the row's fields.
 
-
-class ReceiveSerializer(CommentSerializer):
-    quantity = serializers.IntegerField(
-        min_value=0,
-        max_value=MAX_QUANTITY,
-        required=False,
-        help_text="What arrived; defaults to the dispatched quantity.",
-    )
+    Rows asking only for a comment share ``CommentSerializer``; the others are named for their action
+    (``ApproveSerializer``): the schema's component names stay what national systems' clients know."""
+    name = "CommentSerializer" if row.fields == (COMMENT,) else f"{row.action.title()}Serializer"
+    if name not in _TRANSITION_SERIALIZERS:
+        fields = {spec.name: _input_field(spec) for spec in row.fields}
+        _TRANSITION_SERIALIZERS[name] = type(name, (serializers.Serializer,), {"__module__": __name__, **fields})
+    return _TRANSITION_SERIALIZERS[name]
 
 
 class FlagSerializerMixin(serializers.ModelSerializer):
     acknowledged_by = serializers.CharField(source="acknowledged_by.username", read_only=True, allow_null=True)
-    stock = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)  # a pool's or a request's flag: none
+    # a pool's or a request's flag: none; a stock the caller may not see: none either (nations.access.nested)
+    stock = NestedIdField("stock")
 
 
 class ShortfallSerializer(FlagSerializerMixin):
@@ -156,7 +165,7 @@ class ShortfallSerializer(FlagSerializerMixin):
 
 
 class DiscrepancySerializer(FlagSerializerMixin):
-    request = serializers.CharField(source="request.reference", read_only=True, allow_null=True)
+    request = NestedReferenceField("request", text=attrgetter("reference"))
     count = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     # blank while the flag is open (read-only model fields lose allow_blank, so the schema said it never is)
     resolution = serializers.ChoiceField(choices=DiscrepancyResolution.choices, allow_blank=True, read_only=True)
@@ -243,6 +252,9 @@ class ResolveDiscrepancySerializer(serializers.Serializer):
 
 
 class NotificationSerializer(serializers.ModelSerializer):
+    # empty when the page it opens shows an object the reader may not (or no longer) see
+    link = NestedLinkField(links=Notification.LINKED_OBJECTS)
+
     class Meta:
         from coordination.models import Notification
 
@@ -268,15 +280,11 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
     url = serializers.URLField(max_length=500)
 
     class Meta:
-        from coordination.models import WebhookEndpoint
-
         model = WebhookEndpoint
         fields = ["id", "nation", "url", "events", "secret", "active", "created_at", "updated_at"]
         read_only_fields = ["id", "nation", "created_at", "updated_at"]
 
     def __init__(self, *args, **kwargs):
-        from coordination.models import EventType
-
         super().__init__(*args, **kwargs)
         self.fields["events"].child.choices = EventType.choices
         self.fields["events"].child.choice_strings_to_values = {str(k): k for k, _ in EventType.choices}

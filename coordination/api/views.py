@@ -4,20 +4,30 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coordination import services
+from coordination import lifecycle, services
 from coordination.filters import (
     DiscrepancyFilter,
     ReconciliationRunFilter,
     ShortfallFilter,
     SupplyRequestFilter,
 )
-from coordination.models import Discrepancy, ReconciliationRun, RequestEvent, Shortfall, SupplyRequest
+from coordination.lifecycle import Transition
+from coordination.models import (
+    Discrepancy,
+    Notification,
+    ReconciliationRun,
+    RequestEvent,
+    Shortfall,
+    SupplyRequest,
+    WebhookEndpoint,
+)
+from coordination.runs import start_reconciliation
 from coordination.sourcing import sourcing_options
-from core.api.base import ETagMixin, PortalGenericViewSet
+from core.api.base import ETagMixin, PortalGenericViewSet, etag_for
 from nations import access
 from nations.models import Nation
 
@@ -29,30 +39,30 @@ class SupplyRequestViewSet(
 ):
     """Cross-nation supply requests.  Transitions are POSTs to ``/requests/{id}/{action}/``."""
 
+    queryset = SupplyRequest.objects.select_related(
+        "requesting_nation", "supplying_nation", "source_center", "destination_center", "item", "created_by"
+    )
     filterset_class = SupplyRequestFilter
     ordering_fields = ["id", "created_at", "updated_at", "required_by", "priority"]
     ordering = ["-id"]
 
     def get_queryset(self):
-        queryset = SupplyRequest.objects.visible_to(self.request.user).select_related(
-            "requesting_nation", "supplying_nation", "source_center", "destination_center", "item", "created_by"
-        )
+        queryset = super().get_queryset()
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(
                 Prefetch("events", queryset=RequestEvent.objects.select_related("actor"))
             )
         return queryset
 
+    # handler name -> its row of the lifecycle table (filled by `_add_transition_actions` below)
+    transition_actions: dict[str, Transition] = {}
+
     def get_serializer_class(self):
+        if self.action in self.transition_actions:
+            return s.transition_serializer(self.transition_actions[self.action])
         return {
             "create": s.SupplyRequestCreateSerializer,
             "retrieve": s.SupplyRequestDetailSerializer,
-            "submit": s.CommentSerializer,
-            "cancel": s.CommentSerializer,
-            "dispatch_": s.CommentSerializer,
-            "approve": s.ApproveSerializer,
-            "reject": s.RejectSerializer,
-            "receive": s.ReceiveSerializer,
         }.get(self.action, s.SupplyRequestSerializer)
 
     def _detail(self, request_obj, code=status.HTTP_200_OK):
@@ -65,8 +75,6 @@ class SupplyRequestViewSet(
             .get(pk=request_obj.pk)
         )
         response = Response(s.SupplyRequestDetailSerializer(fresh).data, status=code)
-        from core.api.base import etag_for
-
         response["ETag"] = etag_for(fresh)
         return response
 
@@ -83,9 +91,7 @@ class SupplyRequestViewSet(
         if requesting is None:
             own = access.profile(request.user).logistics_nations
             if len(own) > 1:  # bad input, not a refused right: say which field is missing
-                from rest_framework.exceptions import ValidationError as DRFValidationError
-
-                raise DRFValidationError({"requesting_nation": ["You act for several nations: name one."]})
+                raise ValidationError({"requesting_nation": ["You act for several nations: name one."]})
             if not own:
                 raise PermissionDenied("Only a nation's logistics officers raise requests.")
             requesting = Nation.objects.get(pk=next(iter(own)))
@@ -104,65 +110,37 @@ class SupplyRequestViewSet(
         )
         return self._detail(created, status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.CommentSerializer, responses={200: s.SupplyRequestDetailSerializer})
-    @action(detail=True, methods=["post"])
-    def submit(self, request, pk=None, format=None):
-        target = self.get_object()
-        data = self._payload()
-        return self._detail(services.submit_request(request=target, actor=request.user, comment=data["comment"]))
 
-    @extend_schema(request=s.ApproveSerializer, responses={200: s.SupplyRequestDetailSerializer})
-    @action(detail=True, methods=["post"])
-    def approve(self, request, pk=None, format=None):
-        target = self.get_object()
-        data = self._payload()
-        return self._detail(
-            services.approve_request(
-                request=target, approver=request.user, quantity=data.get("quantity"), comment=data["comment"]
-            )
-        )
+def _transition_action(row: Transition, name: str):
+    """``POST /requests/{id}/{row.action}/``: the row's transition through ``services.make_transition``."""
 
-    @extend_schema(request=s.RejectSerializer, responses={200: s.SupplyRequestDetailSerializer})
-    @action(detail=True, methods=["post"])
-    def reject(self, request, pk=None, format=None):
+    def transition(self, request, pk=None, format=None):
         target = self.get_object()
         data = self._payload()
-        return self._detail(services.reject_request(request=target, approver=request.user, reason=data["reason"]))
+        return self._detail(services.make_transition(action=row.action, request=target, actor=request.user, **data))
 
-    @extend_schema(request=s.CommentSerializer, responses={200: s.SupplyRequestDetailSerializer})
-    @action(detail=True, methods=["post"], url_path="dispatch", url_name="dispatch")
-    def dispatch_(self, request, pk=None, format=None):
-        target = self.get_object()
-        data = self._payload()
-        return self._detail(services.dispatch_request(request=target, actor=request.user, comment=data["comment"]))
+    # named before @action reads the name (its method mapping and the viewset's `action` are this name)
+    transition.__name__ = transition.__qualname__ = name
+    routed = action(detail=True, methods=["post"], url_path=row.action, url_name=row.action, name=row.action.title())
+    schema = extend_schema(request=s.transition_serializer(row), responses={200: s.SupplyRequestDetailSerializer})
+    return schema(routed(transition))
 
-    @extend_schema(request=s.ReceiveSerializer, responses={200: s.SupplyRequestDetailSerializer})
-    @action(detail=True, methods=["post"])
-    def receive(self, request, pk=None, format=None):
-        target = self.get_object()
-        data = self._payload()
-        return self._detail(
-            services.receive_request(
-                request=target, actor=request.user, quantity=data.get("quantity"), comment=data["comment"]
-            )
-        )
 
-    @extend_schema(request=s.CommentSerializer, responses={200: s.SupplyRequestDetailSerializer})
-    @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None, format=None):
-        target = self.get_object()
-        data = self._payload()
-        return self._detail(services.cancel_request(request=target, actor=request.user, comment=data["comment"]))
+def _add_transition_actions(viewset) -> None:
+    """One extra action per row of the lifecycle table, each with its own schema."""
+    for row in lifecycle.TRANSITIONS:
+        # a name the viewset already has ('dispatch' is every view's entry point) gets a trailing underscore
+        name = f"{row.action}_" if hasattr(viewset, row.action) else row.action
+        setattr(viewset, name, _transition_action(row, name))
+        viewset.transition_actions = {**viewset.transition_actions, name: row}
+
+
+_add_transition_actions(SupplyRequestViewSet)
 
 
 class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGenericViewSet):
     ordering_fields = ["id", "first_seen", "last_seen", "severity", "updated_at"]
     ordering = ["-id"]
-
-    def get_queryset(self):
-        return self.queryset.model.objects.visible_to(self.request.user).select_related(
-            *self.related, "acknowledged_by"
-        )
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
@@ -174,28 +152,28 @@ class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGeneri
 class ShortfallViewSet(FlagViewSet):
     """Shortfalls: below safety, low days of supply, unmet demand.  Raised and resolved by the jobs."""
 
-    queryset = Shortfall.objects.all()
+    # the center's last pass is an open flag's last sighting
+    queryset = Shortfall.objects.select_related("nation", "center__last_pass", "item", "acknowledged_by")
     serializer_class = s.ShortfallSerializer
     filterset_class = ShortfallFilter
-    related = ("nation", "center__last_pass", "item")  # the center's last pass is an open flag's last sighting
 
 
 class DiscrepancyViewSet(FlagViewSet):
     """Discrepancies: the books do not reconcile (ledger, reservations, counts, overdue, short receipts).
     A count discrepancy is settled by the owning nation's logistics officers: accept the count or reject it."""
 
-    queryset = Discrepancy.objects.all()
+    queryset = Discrepancy.objects.select_related("request", "acknowledged_by")
     serializer_class = s.DiscrepancySerializer
     filterset_class = DiscrepancyFilter
-    related = ("request",)
 
     @extend_schema(request=s.ResolveDiscrepancySerializer, responses={200: s.DiscrepancySerializer})
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None, format=None):
+        discrepancy = self.get_object()  # first: one the caller may not see answers 404 whatever the body holds
         payload = s.ResolveDiscrepancySerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         resolved = services.resolve_count_discrepancy(
-            discrepancy=self.get_object(),
+            discrepancy=discrepancy,
             user=request.user,
             accept=payload.validated_data["accept"],
             comment=payload.validated_data["comment"],
@@ -206,39 +184,29 @@ class DiscrepancyViewSet(FlagViewSet):
 class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGenericViewSet):
     """The caller's own notifications; ``?unread=true`` for the unread ones."""
 
+    queryset = Notification.objects.all()
     serializer_class = s.NotificationSerializer
     ordering = ["-id"]
     filterset_fields = []
 
     def get_queryset(self):
-        from coordination.models import Notification
-
-        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
-            return Notification.objects.none()
-        queryset = Notification.objects.filter(user=self.request.user)
-        unread = self.request.query_params.get("unread")
-        if unread in ("true", "1"):
+        queryset = super().get_queryset()
+        if self.request.query_params.get("unread") in ("true", "1"):
             queryset = queryset.filter(read_at__isnull=True)
         return queryset
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None, format=None):
-        from django.utils import timezone
-
         note = self.get_object()
-        if note.read_at is None:
-            note.read_at = timezone.now()
-            note.save(update_fields=["read_at"])
+        services.mark_notifications_read(user=request.user, ids=[note.pk])
+        note.refresh_from_db()
         return Response(self.get_serializer(note).data)
 
     @extend_schema(request=None, responses={200: {"type": "object", "properties": {"marked": {"type": "integer"}}}})
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request, format=None):
-        from django.utils import timezone
-
-        marked = self.get_queryset().filter(read_at__isnull=True).update(read_at=timezone.now())
-        return Response({"marked": marked})
+        return Response({"marked": services.mark_notifications_read(user=request.user)})
 
 
 class WebhookEndpointViewSet(
@@ -252,16 +220,10 @@ class WebhookEndpointViewSet(
     """A nation's webhook endpoints, managed by its logistics officers and national system.  Deliveries are
     POSTs signed ``X-Alliance-Signature: t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``."""
 
+    queryset = WebhookEndpoint.objects.select_related("nation")
     serializer_class = s.WebhookEndpointSerializer
     ordering = ["id"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-
-    def get_queryset(self):
-        from coordination.models import WebhookEndpoint
-
-        return WebhookEndpoint.objects.filter(
-            nation_id__in=access.nation_ids_for(self.request.user, [access.Role.LOGISTICS])
-        ).select_related("nation")
 
     def perform_create(self, serializer):
         own = access.profile(self.request.user).logistics_nations
@@ -289,8 +251,6 @@ class ReconciliationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
 
     @extend_schema(request=s.StartReconciliationSerializer, responses={202: s.ReconciliationRunSerializer})
     def create(self, request, *args, **kwargs):
-        from coordination.runs import start_reconciliation
-
         payload = s.StartReconciliationSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         run = start_reconciliation(user=request.user, center=payload.validated_data.get("center"), trigger="api")

@@ -9,7 +9,7 @@ so a stock made private stops showing its shortfalls to other nations in the sam
 
 from django.db import migrations, models
 
-from config.migration_sql import per_backend
+from core.migration_sql import per_backend
 
 
 PG_INSTALL = """

@@ -6,6 +6,8 @@ import hashlib
 
 from rest_framework import viewsets
 
+from core.restrict import visible_rows
+
 from .idempotency import run_idempotent
 from .problems import PreconditionFailed
 
@@ -57,7 +59,18 @@ class ETagMixin:
 
 
 class PortalGenericViewSet(IdempotentPostMixin, viewsets.GenericViewSet):
-    """Base of every API viewset: querysets come from ``visible_to(request.user)`` in ``get_queryset``.
+    """Base of every API viewset: secure by default.  A viewset declares ``queryset`` (the model and what to
+    join); ``get_queryset`` narrows it to the caller's rows with the model's ``visible_to(user)``, so a viewset
+    cannot forget it.  Reference data every signed-in caller reads (nations, centers, items) declares
+    ``public = True``; a viewset overriding ``get_queryset`` calls ``super()`` first.
 
     Extra actions take ``format=None``: the router also serves each of them at its format-suffix URL
     (``/requests/5/cancel.json``), which passes ``format`` to the handler."""
+
+    public = False
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.public:
+            return queryset
+        return visible_rows(queryset, self.request.user, view=self)

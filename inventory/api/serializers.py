@@ -2,6 +2,8 @@
 
 Every bound the database enforces is validated here too, so bad input answers 400, never a 500."""
 
+from operator import attrgetter
+
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -13,6 +15,8 @@ from inventory.models import (
     Stock,
     StockReport,
 )
+from nations.access.nested import NEUTRAL_ACTOR, neutral_text
+from nations.api.fields import NestedReferenceField, caller_disclosure
 from nations.models import Nation
 
 MAX_QUANTITY = 10**12  # far above any real stock, far below the 64-bit column limit
@@ -79,7 +83,8 @@ class MovementSerializer(serializers.ModelSerializer):
     center = serializers.CharField(source="stock.center.code", read_only=True)
     nsn = serializers.CharField(source="stock.item.nsn", read_only=True)
     actor = serializers.CharField(source="actor.username", read_only=True)
-    request = serializers.CharField(source="request.reference", read_only=True, allow_null=True)
+    # a transfer for a request the caller may not see: "transfer to another nation", and no reason or actor
+    request = NestedReferenceField("request", text=attrgetter("reference"))
 
     class Meta:
         model = Movement
@@ -99,6 +104,19 @@ class MovementSerializer(serializers.ModelSerializer):
             "request",
         ]
         read_only_fields = fields
+
+    def to_representation(self, movement):
+        data = super().to_representation(movement)
+        disclosure = caller_disclosure(self)
+        hidden = (
+            movement.request_id is not None
+            and disclosure is not None
+            and not disclosure.sees_related(movement, "request")
+        )
+        if hidden:  # the reason names the request and its route ("Dispatched for REQ-000123 to MLC-SOUTH")
+            data["reason"] = str(neutral_text("coordination.supplyrequest"))
+            data["actor"] = str(NEUTRAL_ACTOR)
+        return data
 
 
 class MovementCreateSerializer(serializers.Serializer):

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from config.migration_sql import per_backend
+from core.migration_sql import per_backend
 
 PG_INSTALL = """
 CREATE OR REPLACE FUNCTION inventory_movement_append_only() RETURNS trigger AS $$

@@ -16,7 +16,7 @@ import importlib
 import django.db.models.deletion
 from django.db import migrations, models
 
-from config.migration_sql import per_backend
+from core.migration_sql import per_backend
 
 keeping_sqlite_triggers = importlib.import_module("inventory.migrations.0007_ledger_hash_chain").keeping_sqlite_triggers
 fill = importlib.import_module("inventory.migrations.0012_movement_center").fill

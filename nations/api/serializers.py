@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from nations.access.nested import audit_subject, prime_audit_subjects
+from nations.api.fields import caller_disclosure, page_rows
 from nations.models import AuditEntry
 
 
@@ -27,3 +29,23 @@ class AuditEntrySerializer(serializers.ModelSerializer):
             "path",
         ]
         read_only_fields = fields
+
+    def to_representation(self, entry):
+        """An entry whose subject the reader may not see (a private stock's adjustment read by a coordinator)
+        names no id or reference of it: neutral text instead (``nations.access.nested``)."""
+        data = super().to_representation(entry)
+        disclosure = caller_disclosure(self)
+        if disclosure is None:
+            return data
+        rows = page_rows(self.fields["object_id"], disclosure)
+        if rows:
+            prime_audit_subjects(disclosure, rows)
+        subject = audit_subject(disclosure, entry)
+        if subject.hidden:
+            data.update(
+                object_id=subject.object_id,
+                object_repr=str(subject.object_repr),
+                summary=str(subject.summary),
+                details=subject.details,
+            )
+        return data

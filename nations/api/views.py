@@ -15,10 +15,8 @@ class AuditEntryViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Portal
     decisions.  Alliance coordinators and administrators read all of it; for anyone else, as for every list of
     the API, the list holds what they may see (nothing) and an entry answers 404."""
 
+    queryset = AuditEntry.objects.select_related("nation")
     serializer_class = s.AuditEntrySerializer
     filterset_class = AuditEntryFilter
     ordering_fields = ["id", "at"]
     ordering = ["-at", "-id"]
-
-    def get_queryset(self):
-        return AuditEntry.objects.visible_to(self.request.user).select_related("nation")

@@ -6,7 +6,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-from config.migration_sql import per_backend
+from core.migration_sql import per_backend
 
 PG_INSTALL = """
 CREATE OR REPLACE FUNCTION nations_auditentry_append_only() RETURNS trigger AS $$

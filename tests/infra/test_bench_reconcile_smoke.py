@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow, pytest.mark.xdist_group("celery-broker")]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REDIS_DB = 8  # the Redis database of the tests that start Celery workers (the benchmark uses a queue of its own)
 
 

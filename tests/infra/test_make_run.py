@@ -25,7 +25,7 @@ from django.conf import settings
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 300  # seconds: a fresh database is migrated and seeded before the server listens
 
 

@@ -8,7 +8,7 @@ from urllib.parse import urlparse, urlunparse
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHOW = (
     "import django; django.setup(); from django.db import connection; c = connection.cursor(); "
     "c.execute('SHOW max_parallel_workers_per_gather'); print(c.fetchone()[0])"

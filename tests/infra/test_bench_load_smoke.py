@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bench_env_and_db() -> tuple[dict[str, str], str]:

@@ -1,0 +1,59 @@
+"""The base of every filterset (``<app>/filters.py``): one filterset serves a page and the API alike (NetBox), and
+what every list offers -- incremental sync by ``updated_after``, the NSN-or-name search -- is declared here once."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import django_filters
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 time, taken to UTC.  ISO 8601 allows offsets that PostgreSQL does not (beyond ±15:59): the
+    query failed in the database, a 500, where the same instant in UTC compares fine."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None or value.tzinfo is None:
+            return value
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:  # the first or last day of the calendar, shifted past it
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+
+class ChangedAfterFilter(django_filters.IsoDateTimeFilter):
+    """``updated_after=<ISO time>``: the rows changed since then (incremental sync)."""
+
+    field_class = UtcIsoDateTimeField
+
+
+def item_search(queryset, text: str, *, item_path: str = ""):
+    """Rows whose item's NSN starts with `text` or whose name contains it (all rows for a blank `text`).
+    `item_path` reaches the item from the rows (``"item__"`` for stocks, ``""`` for items themselves)."""
+    text = (text or "").strip()
+    if not text:
+        return queryset
+    return queryset.filter(Q(**{f"{item_path}nsn__startswith": text}) | Q(**{f"{item_path}name__icontains": text}))
+
+
+class ItemSearchFilter(django_filters.CharFilter):
+    """``q=<text>``: :func:`item_search` as a filter."""
+
+    def __init__(self, *args, item_path: str = "", **kwargs):
+        self.item_path = item_path
+        kwargs.setdefault("label", _("Item NSN or name"))
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        return item_search(qs, value, item_path=self.item_path)
+
+
+class PortalFilterSet(django_filters.FilterSet):
+    """Every filterset's base: ``updated_after`` on ``updated_at``.  A model whose change time has another name
+    redeclares the filter on it; one with no change time (the append-only audit log) sets it to None."""
+
+    updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt", label=_("Updated after"))
