@@ -9,7 +9,8 @@ rules are declared here; the supply-request actions are registered by the reques
 
 Parties of a supply request (PRODUCT.md, "Who may do what"):
 - requester: the requesting nation's logistics officers (create, submit, cancel);
-- supplier liaison: the supplying nation's liaison officers, never the request's author (approve, reject);
+- supplier liaison: the supplying nation's liaison officers, never the request's author nor anyone holding a role in
+  the requesting nation (approve, reject);
 - dispatcher: the supplier's logistics officers or the source center's operators;
 - receiver: the requester's logistics officers or the destination center's operators.
 ``visibility.party_condition`` states the same parties as conditions on requests (for queues); a test holds the
@@ -44,7 +45,7 @@ def holds_party(p: AccessProfile, party: Party, r) -> bool:
     if party is Party.REQUESTER:
         return r.requesting_nation_id in p.logistics_nations
     if party is Party.SUPPLIER_LIAISON:
-        return r.supplying_nation_id in p.liaison_nations and not is_author(p, r)
+        return r.supplying_nation_id in p.liaison_nations and not is_author(p, r) and not is_dual_hatted(p, r)
     if party is Party.DISPATCHER:
         return r.supplying_nation_id in p.logistics_nations or r.source_center_id in p.operated_centers
     if party is Party.RECEIVER:
@@ -57,7 +58,14 @@ def is_author(p: AccessProfile, r) -> bool:
     return r.created_by_id is not None and r.created_by_id == p.user_id
 
 
+def is_dual_hatted(p: AccessProfile, r) -> bool:
+    """Separation of duties across nations: whoever holds any role in the requesting nation never decides on its
+    requests, even as another nation's liaison officer (one person would be asking and granting)."""
+    return r.requesting_nation_id in p.officer_nations
+
+
 SEPARATION_OF_DUTIES = _("Whoever raised a request cannot approve it.")
+DUAL_HATTED = _("You hold a role in the requesting nation: you cannot decide on its request.")
 
 
 @dataclass(frozen=True)
@@ -103,8 +111,12 @@ def require(user, action: str, obj) -> None:
     if can(user, action, obj):
         return
     rule = rule_for(action)
-    if rule.author_refusal is not None and is_author(profile(user), obj):
-        raise PermissionDenied(str(rule.author_refusal))
+    if rule.author_refusal is not None:
+        p = profile(user)
+        if is_author(p, obj):
+            raise PermissionDenied(str(rule.author_refusal))
+        if is_dual_hatted(p, obj) and obj.supplying_nation_id in p.liaison_nations:
+            raise PermissionDenied(str(DUAL_HATTED))
     raise PermissionDenied(str(rule.refusal))
 
 

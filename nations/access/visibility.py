@@ -96,7 +96,10 @@ def party_condition(p: AccessProfile, party: Party) -> Q:
     if party is Party.SUPPLIER_LIAISON:
         if not p.liaison_nations:  # NOTHING as such: a caller can tell the profile never acts as this party
             return NOTHING
-        return any_of(_in("supplying_nation_id", p.liaison_nations)) & ~Q(created_by_id=p.user_id)
+        condition = any_of(_in("supplying_nation_id", p.liaison_nations)) & ~Q(created_by_id=p.user_id)
+        if p.officer_nations:  # never a request of a nation the user also holds a role in (rules.is_dual_hatted)
+            condition &= ~Q(requesting_nation_id__in=sorted(p.officer_nations))
+        return condition
     if party is Party.DISPATCHER:
         return any_of(_in("supplying_nation_id", p.logistics_nations) + _in("source_center_id", p.operated_centers))
     if party is Party.RECEIVER:

@@ -430,7 +430,7 @@ def test_approval_may_lower_the_quantity(world, as_user, make_request):
 
 
 def test_whoever_raised_a_request_cannot_approve_it(world, as_user, make_request):
-    # dual_hat is both a FRA logistics officer and a DEU liaison officer: only authorship stops them
+    # dual_hat is both a FRA logistics officer and a DEU liaison officer
     pk = make_request(RequestStatus.SUBMITTED, creator="dual_hat")
     before = snapshot()
 
@@ -445,7 +445,22 @@ def test_whoever_raised_a_request_cannot_approve_it(world, as_user, make_request
 def test_a_liaison_officer_approves_requests_raised_by_others(world, as_user, make_request):
     pk = make_request(RequestStatus.SUBMITTED, creator="fra_logistics")
 
-    assert as_user("dual_hat").post(request_url(pk, "approve"), {}, format="json").status_code == 200
+    assert as_user("deu_liaison").post(request_url(pk, "approve"), {}, format="json").status_code == 200
+
+
+def test_whoever_holds_a_role_in_the_requesting_nation_cannot_decide_on_its_request(world, as_user, make_request):
+    # dual_hat is DEU's liaison officer but also FRA's logistics officer: FRA's requests to DEU are not theirs to
+    # decide, whoever raised them (separation of duties across nations)
+    pk = make_request(RequestStatus.SUBMITTED, creator="fra_logistics")
+    before = snapshot()
+
+    for action, body in (("approve", {}), ("reject", BODY["reject"])):
+        response = as_user("dual_hat").post(request_url(pk, action), body, format="json")
+        assert_problem(response, 403)
+        assert "role in the requesting nation" in response.json()["detail"]
+        assert snapshot() == before
+
+    assert as_user("deu_liaison").post(request_url(pk, "approve"), {}, format="json").status_code == 200
 
 
 def test_approving_more_than_available_answers_409_and_changes_nothing(world, as_user, make_request):

@@ -91,8 +91,21 @@ def test_the_comparison_is_not_vacuous(world):
 def test_the_author_never_acts_as_the_suppliers_liaison_officer(world):
     made = requests_between_everyone(world)
     p = access.profile(world.users["dual_hat"])
-    own_to_deu = [r for r in made if r.created_by_id == p.user_id and r.supplying_nation_id == world.deu.pk]
-    others_to_deu = [r for r in made if r.created_by_id != p.user_id and r.supplying_nation_id == world.deu.pk]
+    # requests from ITA (dual_hat holds no role in ITA): only authorship decides
+    own_to_deu = [
+        r
+        for r in made
+        if r.created_by_id == p.user_id
+        and r.supplying_nation_id == world.deu.pk
+        and r.requesting_nation_id == world.ita.pk
+    ]
+    others_to_deu = [
+        r
+        for r in made
+        if r.created_by_id != p.user_id
+        and r.supplying_nation_id == world.deu.pk
+        and r.requesting_nation_id == world.ita.pk
+    ]
     assert own_to_deu and others_to_deu
     assert not any(holds_party(p, Party.SUPPLIER_LIAISON, r) for r in own_to_deu)
     assert all(holds_party(p, Party.SUPPLIER_LIAISON, r) for r in others_to_deu)
@@ -106,3 +119,24 @@ def test_a_profile_that_is_never_the_party_gets_no_condition_at_all(world):
     assert visibility.party_condition(operator, Party.REQUESTER) == visibility.NOTHING
     assert visibility.party_condition(operator, Party.SUPPLIER_LIAISON) == visibility.NOTHING
     assert visibility.party_condition(operator, Party.DISPATCHER) != visibility.NOTHING
+
+
+def test_a_role_in_the_requesting_nation_rules_out_deciding_on_its_requests(world):
+    """dual_hat is DEU's liaison officer and FRA's logistics officer: FRA's requests to DEU are never theirs to approve
+    or reject (whoever raised them), in the rule and in the queue alike; ITA's requests to DEU are."""
+    made = requests_between_everyone(world)
+    p = access.profile(world.users["dual_hat"])
+    fra_to_deu = [r for r in made if r.requesting_nation_id == world.fra.pk and r.supplying_nation_id == world.deu.pk]
+    ita_to_deu = [
+        r
+        for r in made
+        if r.requesting_nation_id == world.ita.pk
+        and r.supplying_nation_id == world.deu.pk
+        and r.created_by_id != p.user_id
+    ]
+    assert fra_to_deu and ita_to_deu
+    assert not any(holds_party(p, Party.SUPPLIER_LIAISON, r) for r in fra_to_deu)
+    assert all(holds_party(p, Party.SUPPLIER_LIAISON, r) for r in ita_to_deu)
+    queue = SupplyRequest.objects.filter(visibility.party_condition(p, Party.SUPPLIER_LIAISON))
+    assert not queue.filter(requesting_nation=world.fra).exists()
+    assert queue.filter(requesting_nation=world.ita).exists()

@@ -59,7 +59,7 @@ BUTTONS = {
         "fra_logistics": {"cancel"},
         "fra_liaison": set(),
         "deu_liaison": {"approve", "reject"},
-        "dual_hat": {"approve", "reject", "cancel"},
+        "dual_hat": {"cancel"},  # DEU's liaison officer, but also FRA's logistics officer: never decides FRA's
         "deu_logistics": set(),
         "mlc_a_operator": set(),
         "nat_f_operator": set(),
