@@ -42,7 +42,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["prefix", "user", "name", "created_at", "expires_at", "revoked_at", "last_used_at"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["user__username", "name", "prefix"]
-    readonly_fields = ["user", "prefix", "key_hash", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["user", "prefix", "key_hash", "created_at", "expires_at", "last_used_at", "revoked_at"]
     actions = [revoke_tokens]
 
     def has_add_permission(self, request):

@@ -8,7 +8,7 @@ than guardian's generic ``object_pk`` text column, so visibility is one indexed 
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -98,18 +98,23 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12, db_index=True, help_text="First characters, to recognise a token.")
     key_hash = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        help_text="Every token expires (API_TOKEN_DEFAULT_DAYS, at most API_TOKEN_MAX_DAYS)."
+    )
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(expires_at__gt=F("created_at")), name="token_expires_after_creation")
+        ]
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user.username})"
 
     def is_usable(self, now) -> bool:
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+        return self.revoked_at is None and self.expires_at > now
 
 
 class AuditKind(models.TextChoices):

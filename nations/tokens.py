@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,16 +23,22 @@ def hash_token(raw: str) -> str:
 
 @transaction.atomic
 def issue_token(*, user, name: str = "", expires_in_days: int | None = None) -> tuple[ApiToken, str]:
-    """Create a token for `user`; returns the row and the raw token, which is never stored or shown again."""
-    if expires_in_days is not None and expires_in_days <= 0:
+    """Create a token for `user`; returns the row and the raw token, which is never stored or shown again.
+
+    Every token expires: in `expires_in_days` (at least 1, at most API_TOKEN_MAX_DAYS), or API_TOKEN_DEFAULT_DAYS."""
+    if expires_in_days is None:
+        expires_in_days = settings.API_TOKEN_DEFAULT_DAYS
+    if expires_in_days <= 0:
         raise ValueError("A token must expire in at least one day.")
+    if expires_in_days > settings.API_TOKEN_MAX_DAYS:
+        raise ValueError(f"A token must expire in at most {settings.API_TOKEN_MAX_DAYS} days (API_TOKEN_MAX_DAYS).")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user,
         name=name,
         prefix=raw[: len(TOKEN_PREFIX) + 6],
         key_hash=hash_token(raw),
-        expires_at=timezone.now() + timedelta(days=expires_in_days) if expires_in_days else None,
+        expires_at=timezone.now() + timedelta(days=expires_in_days),
     )
     audit.token_issued(token)
     return token, raw

@@ -137,7 +137,9 @@ def test_a_revoked_or_expired_token_sees_nothing(matrix):
     revoked, revoked_raw = issue_token(user=user)
     revoke_token(token=revoked)
     expired, expired_raw = issue_token(user=user, expires_in_days=1)
-    ApiToken.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    ApiToken.objects.filter(pk=expired.pk).update(
+        created_at=timezone.now() - timedelta(days=2), expires_at=timezone.now() - timedelta(seconds=1)
+    )
 
     for raw in (revoked_raw, expired_raw):
         client = APIClient()

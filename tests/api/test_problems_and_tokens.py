@@ -11,6 +11,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.utils import timezone
@@ -209,7 +210,9 @@ def test_an_unknown_or_malformed_token_answers_401(world, header):
 def test_an_expired_token_answers_401(world):
     token, raw = issue_token(user=world.users["fra_logistics"], expires_in_days=1)
     assert _bearer(raw).get("/api/v1/nations/").status_code == 200
-    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    ApiToken.objects.filter(pk=token.pk).update(
+        created_at=timezone.now() - timedelta(days=2), expires_at=timezone.now() - timedelta(seconds=1)
+    )
     assert_rfc9457(_bearer(raw).get("/api/v1/nations/"), 401, "authentication_failed")
 
 
@@ -251,7 +254,10 @@ def test_issue_token_prints_a_working_token_once(world):
     assert len(out.getvalue().strip().splitlines()) == 1
     assert raw not in err.getvalue()
     token = ApiToken.objects.get(user=world.users["fra_logistics"])
-    assert token.expires_at is None
+    # no --expires: the default lifetime (every token expires)
+    assert abs(token.expires_at - (timezone.now() + timedelta(days=settings.API_TOKEN_DEFAULT_DAYS))) < timedelta(
+        minutes=1
+    )
     assert token.key_hash != raw
     assert _bearer(raw).get("/api/v1/requests/").status_code == 200
 
@@ -269,6 +275,7 @@ def test_issue_token_expires_sets_the_expiry(world):
     [
         (["nobody"], "No user named"),
         (["fra-logistics", "--expires", "0"], "at least one day"),
+        (["fra-logistics", "--expires", "366"], "at most 365 days"),
     ],
 )
 def test_issue_token_refuses_an_unknown_user_or_a_bad_expiry(world, args, message):

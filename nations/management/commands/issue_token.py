@@ -9,7 +9,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument("--expires", type=int, metavar="DAYS", help="Days until the token expires.")
+        parser.add_argument(
+            "--expires",
+            type=int,
+            metavar="DAYS",
+            help="Days until the token expires (default API_TOKEN_DEFAULT_DAYS, at most API_TOKEN_MAX_DAYS).",
+        )
         parser.add_argument("--name", default="", help="What the token is for.")
 
     def handle(self, *args, username, expires, name, **options):
@@ -24,5 +29,7 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(raw)
-        expiry = f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC" if token.expires_at else "does not expire"
-        self.stderr.write(f"Token {token.prefix}… for {username} ({expiry}). It is shown only this once.")
+        self.stderr.write(
+            f"Token {token.prefix}… for {username} (expires {token.expires_at:%Y-%m-%d %H:%M} UTC). "
+            "It is shown only this once."
+        )
