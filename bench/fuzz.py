@@ -75,7 +75,9 @@ def main() -> int:
     from nations.tokens import issue_token
     from tests.api.conftest import build_scenario
     from tests.fuzzing import ROLES, broken_invariants, fuzz, hash_chains_checked, load_schema, prepare_scenario
+    from tests.network import refuse_name_lookups
 
+    refuse_name_lookups()  # fuzzed webhook URLs name made-up hosts: never ask a resolver (traffic stays local)
     with transaction.atomic():
         world = build_scenario()
         prepare_scenario(world)

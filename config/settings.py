@@ -5,6 +5,7 @@ so a newcomer's ``make run`` works without any service.  Production sets ``DEBUG
 ``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL``.
 """
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -64,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.IdleSessionTimeout",  # a browser left idle is signed out (SESSION_IDLE_TIMEOUT_MINUTES)
     "nations.audit.AuditRequestMiddleware",  # audit entries say from which address and path
     "core.change_context.HistoryContextMiddleware",  # change history says who, through which path (PostgreSQL)
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -141,6 +143,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)  # proxies in front (for X-Forwarded-For)
+# A username no account has is kept (by axes and the audit log) as "unknown user" and a keyed hash: people type
+# their password into the username box.
+AXES_USERNAME_CALLABLE = "nations.audit.axes_username"
 
 # --- Change history (django-pghistory, PostgreSQL triggers; history/models.py) ------------------------------
 # Write requests only: a GET changes no tracked table, and reads should not pay for the context.
@@ -262,15 +267,27 @@ CELERY_BEAT_SCHEDULE = {
 WEBHOOK_BACKOFF_SECONDS = env.int("WEBHOOK_BACKOFF_SECONDS", default=10)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+# Webhooks go to public addresses only (coordination/webhook_targets.py); national systems on private networks
+# are reached by listing their networks here, e.g. "10.20.0.0/16,fd00:1::/64".
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+WEBHOOK_MAX_ENDPOINTS_PER_NATION = env.int("WEBHOOK_MAX_ENDPOINTS_PER_NATION", default=10)
 
 # --- Django REST framework --------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "nations.api.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
+        # last: charges a call nothing above authenticated to its address's budget (429 before its 401/403)
+        "core.api.throttling.AddressBudget",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.CallerRateThrottle"],
+    # DRF's three, with JSON hardened: a body nested too deep is a 400 problem, not a 500 (core/api/parsers.py)
+    "DEFAULT_PARSER_CLASSES": [
+        "core.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "EXCEPTION_HANDLER": "core.api.problems.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -289,6 +306,15 @@ REST_FRAMEWORK = {
 API_RATE_TOKEN = env.str("API_RATE_TOKEN", default="6000/minute")
 API_RATE_USER = env.str("API_RATE_USER", default="3000/minute")
 API_RATE_ANON = env.str("API_RATE_ANON", default="60/minute")
+
+# /readyz tells everyone its status; the checks' detail (which names the database and the Redis address) only to
+# staff users and to callers from these networks (CIDRs): by default the host itself, where container probes run.
+HEALTH_DETAIL_NETWORKS = env.list("HEALTH_DETAIL_NETWORKS", default=["127.0.0.1/32", "::1/128"])
+for _cidr in HEALTH_DETAIL_NETWORKS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"HEALTH_DETAIL_NETWORKS: {_cidr!r} is not a network (CIDR).") from None
 
 # --- Cache: Redis when configured (shared by all processes, e.g. throttling), else per-process memory ------
 # Failing soft (config/cache.py): with Redis unreachable the API keeps serving and throttling lets callers through.
@@ -324,6 +350,8 @@ SPECTACULAR_SETTINGS = {
 DEFAULT_DAYS_OF_SUPPLY_TARGET = env.int("DEFAULT_DAYS_OF_SUPPLY_TARGET", default=15)
 # Approved requests not dispatched within this many days are flagged by reconciliation.
 DISPATCH_OVERDUE_DAYS = env.int("DISPATCH_OVERDUE_DAYS", default=3)
+# How far in the future a physical count may be dated (the counting device's clock may run ahead of ours)
+COUNT_CLOCK_SKEW_SECONDS = env.int("COUNT_CLOCK_SKEW_SECONDS", default=300)
 # The one password of the demo users created by `manage.py seed_demo`.
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="alliance-demo-2026")
 
@@ -341,7 +369,10 @@ LOGGING = {
 
 # --- Production hardening (effective when DEBUG is off) -----------------------------------------------------
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if AXES_IPWARE_PROXY_COUNT > 0:
+        # X-Forwarded-Proto is believed only when a proxy is declared in front (AXES_PROXY_COUNT): without one, any
+        # client could claim HTTPS
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -349,6 +380,8 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 8)  # one working shift
+# A browser session left idle this long is signed out (core.middleware.IdleSessionTimeout); 0 turns it off.
+SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=30)
 
 # API tokens always expire: the default when none is asked for, and the longest allowed.
 API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from core.errors import InsufficientStock, InvalidTransition
+from core.errors import Conflict, InsufficientStock, InvalidTransition
 from core.validation import ZERO_OR_MORE, whole_number, whole_number_error
 from inventory.models import Item, LogisticsCenter, MovementKind, Stock
 from inventory.services import get_or_create_stock, lock_stock, post_movement
@@ -37,6 +38,7 @@ from .models import (
     RequestStatus,
     Severity,
     SupplyRequest,
+    WebhookEndpoint,
 )
 
 
@@ -371,3 +373,27 @@ def mark_notifications_read(*, user, ids=None) -> int:
     if ids is not None:
         notes = notes.filter(pk__in=ids)
     return notes.update(read_at=timezone.now())
+
+
+class WebhookLimitReached(Conflict):
+    """The nation already has as many webhook endpoints as it may (answers 409)."""
+
+    code = "webhook_limit"
+
+
+def register_webhook(
+    *, nation: Nation, owner, url: str, secret: str, events: list[str] | None = None, active: bool = True
+) -> WebhookEndpoint:
+    """Register an endpoint for `nation`: at most ``WEBHOOK_MAX_ENDPOINTS_PER_NATION`` each, so that one nation
+    cannot fan every event out to many targets.  The URL is checked by the caller (the serializer) and again at
+    each delivery."""
+    limit = settings.WEBHOOK_MAX_ENDPOINTS_PER_NATION
+    with transaction.atomic():
+        # the nation's row lock makes concurrent registrations count one after the other
+        Nation.objects.select_for_update().get(pk=nation.pk)
+        if WebhookEndpoint.objects.filter(nation=nation).count() >= limit:
+            message = _("%(nation)s already has %(limit)d webhook endpoints, the most a nation may register.")
+            raise WebhookLimitReached(message % {"nation": nation.code, "limit": limit})
+        return WebhookEndpoint.objects.create(
+            nation=nation, owner=owner, url=url, secret=secret, events=events or [], active=active
+        )

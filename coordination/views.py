@@ -39,6 +39,7 @@ from .models import (
     Shortfall,
     SupplyRequest,
 )
+from .run_findings import disclose_findings
 from .sourcing import sourcing_options
 
 
@@ -345,12 +346,16 @@ class ReconciliationListView(RestrictedListView):
     def get_context_data(self, **extra):
         profile = access.profile(self.request.user)
         startable = LogisticsCenter.objects.filter(visibility.reconcilable_center(profile)).order_by("code")
-        return super().get_context_data(
+        context = super().get_context_data(
             coordinator=profile.coordinator,
             startable=startable,
             preselected=self.request.GET.get("center", ""),
             **extra,
         )
+        page = context["page"]
+        page.object_list = list(page.object_list)  # the rows the template shows are the ones disclosed
+        disclose_findings(page.object_list, self.request.user)
+        return context
 
 
 reconciliation_list = ReconciliationListView.as_view()
@@ -383,6 +388,11 @@ class ReconciliationProgressView(RestrictedDetailView):
     queryset = RUN_ROWS
     template_name = "coordination/_run_progress.html"
     context_object_name = "run"
+
+    def get_object(self):
+        run = super().get_object()
+        disclose_findings([run], self.request.user)
+        return run
 
 
 reconciliation_progress = ReconciliationProgressView.as_view()

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_in
 
 
 class CoreConfig(AppConfig):
@@ -7,3 +8,8 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Portal machinery"
+
+    def ready(self):
+        from .middleware import start_activity_clock  # it loads DRF (problem+json), which wants the app registry ready
+
+        user_logged_in.connect(start_activity_clock, dispatch_uid="core_idle_clock")

@@ -6,13 +6,18 @@
   core/api/handlers.py).
 - ``DatabaseUnavailableMiddleware``: a lost database answers 503 with Retry-After, on the API and on the pages,
   instead of a 500.
+- ``IdleSessionTimeout``: a browser session idle for SESSION_IDLE_TIMEOUT_MINUTES is signed out, whatever is left
+  of the shift (SESSION_COOKIE_AGE).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 
+from django.conf import settings
+from django.contrib.auth import logout
 from django.core.exceptions import BadRequest
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
@@ -80,3 +85,39 @@ class DatabaseUnavailableMiddleware:
             response = HttpResponse(PAGE, status=503, content_type="text/html; charset=utf-8")
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+# The session records activity at most this often: a write per page view would cost a database write per request.
+IDLE_CLOCK_RESOLUTION_SECONDS = 60
+LAST_ACTIVITY = "last_activity"
+
+
+def start_activity_clock(sender, request, user, **kwargs):
+    """Signing in is activity: the clock starts with the session (``user_logged_in``, connected in CoreConfig), so
+    the first page after it writes nothing more to the session."""
+    if request is not None and hasattr(request, "session"):
+        request.session[LAST_ACTIVITY] = int(time.time())
+
+
+class IdleSessionTimeout:
+    """Sign out a browser session that has been idle too long (an unattended terminal in an operations room)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.SESSION_IDLE_TIMEOUT_MINUTES * 60
+        user = getattr(request, "user", None)
+        try:
+            signed_in = user is not None and user.is_authenticated  # reads the session: the database
+        except DATABASE_UNAVAILABLE:
+            # leave the answer to the view, which meets the same error inside DatabaseUnavailableMiddleware (503)
+            return self.get_response(request)
+        if limit > 0 and signed_in:
+            now = int(time.time())
+            last = request.session.get(LAST_ACTIVITY)
+            if last is not None and now - last > limit:
+                logout(request)  # the view then sees an anonymous visitor: pages send it to the sign-in form
+            elif last is None or now - last >= IDLE_CLOCK_RESOLUTION_SECONDS:
+                request.session[LAST_ACTIVITY] = now
+        return self.get_response(request)

@@ -12,8 +12,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -147,6 +149,32 @@ def adjust_stock(*, stock: Stock, delta: int, actor, reason: str) -> Movement:
     return movement
 
 
+def require_participant(*, nation: Nation, center: LogisticsCenter) -> None:
+    """A count or report names only a nation that takes part in the center: otherwise an operator could create (and
+    count) stock for any nation at their center.  400, naming both, when it does not."""
+    if not center.participants.filter(pk=nation.pk).exists():
+        raise ValidationError(
+            {
+                "nation": _("%(nation)s does not take part in center %(center)s: it holds no stock there to count.")
+                % {"nation": nation.code, "center": center.code}
+            }
+        )
+
+
+def count_time_error(counted_at: datetime, *, first_movement_at: datetime | None, now: datetime) -> str | None:
+    """Why `counted_at` cannot be a count's time, or None.  A count lies between the stock's first movement (it
+    compares with the book then: a count from before the stock had any would make a discrepancy of nothing) and
+    now, give or take COUNT_CLOCK_SKEW_SECONDS for the counting device's clock.  Equal to the first movement is
+    fine: the book at a count's time includes the movements at that instant (coordination/reconciliation.py)."""
+    if counted_at > now + timedelta(seconds=settings.COUNT_CLOCK_SKEW_SECONDS):
+        return _("A count cannot be in the future.")
+    if first_movement_at is not None and counted_at < first_movement_at:
+        return _("A count cannot be earlier than the stock's first movement (%(first)s).") % {
+            "first": first_movement_at.isoformat()
+        }
+    return None
+
+
 @transaction.atomic
 def record_count(
     *,
@@ -157,12 +185,18 @@ def record_count(
     source: str = CountSource.OPERATOR,
     note: str = "",
 ) -> StockCount:
-    """Record a physical count.  It does not change the books: reconciliation compares it with them."""
+    """Record a physical count.  It does not change the books: reconciliation compares it with them.
+
+    Refused (400) for a nation that does not take part in the stock's center, and for a time before the stock's
+    first movement or in the future (``count_time_error``)."""
     access.require(counted_by, "stock.count", stock)
+    require_participant(nation=stock.nation, center=stock.center)
     whole_number(counted_quantity, field="counted_quantity", accept=ZERO_OR_MORE)
-    counted_at = counted_at or timezone.now()
-    if counted_at > timezone.now() + timedelta(minutes=5):
-        raise ValidationError({"counted_at": _("A count cannot be in the future.")})
+    now = timezone.now()
+    counted_at = counted_at or now
+    first = stock.movements.aggregate(first=Min("occurred_at"))["first"]
+    if error := count_time_error(counted_at, first_movement_at=first, now=now):
+        raise ValidationError({"counted_at": error})
     return StockCount.objects.create(
         stock=stock,
         counted_quantity=counted_quantity,
@@ -219,18 +253,31 @@ def record_stock_report(
 ):
     """Record the physical counts of many stocks of `nation` at `center` in one step, all or nothing.
 
-    Each line is ``{"nsn", "quantity", "note"?}``.  Every line is checked before anything is written; the
-    errors name the line (``lines[12].nsn``).  A count for an item the nation does not yet hold there creates
-    the (empty) stock, so the count's difference shows up in reconciliation.  Set-based: a constant number of
-    queries whatever the number of lines."""
+    Each line is ``{"nsn", "quantity", "note"?, "counted_at"?}`` (a line's own time, else the report's).  Every line
+    is checked before anything is written; the errors name the line (``lines[12].nsn``, ``lines[12].counted_at``:
+    a time before that stock's first movement or in the future, see ``count_time_error``).  `nation` must take part
+    in `center`.  A count for an item the nation does not yet hold there creates the (empty) stock, so the count's
+    difference shows up in reconciliation.  Set-based: a constant number of queries whatever the number of lines."""
     access.require(submitted_by, "stock.count", Stock(nation=nation, center=center))
-    counted_at = counted_at or timezone.now()
-    if counted_at > timezone.now() + timedelta(minutes=5):
-        raise ValidationError({"counted_at": _("A count cannot be in the future.")})
+    require_participant(nation=nation, center=center)
+    now = timezone.now()
+    counted_at = counted_at or now
+    if error := count_time_error(counted_at, first_movement_at=None, now=now):
+        raise ValidationError({"counted_at": error})
     if not lines:
         raise ValidationError({"lines": _("A report needs at least one line.")})
 
     item_ids = dict(Item.objects.filter(nsn__in={line["nsn"] for line in lines}).values_list("nsn", "id"))
+    # the stocks already there, with their first movement (the earliest a count of them can be)
+    held = {
+        item_id: (stock_id, first)
+        for item_id, stock_id, first in Stock.objects.filter(
+            nation=nation, center=center, item_id__in=item_ids.values()
+        )
+        .order_by()
+        .annotate(first=Min("movements__occurred_at"))
+        .values_list("item_id", "id", "first")
+    }
     errors: dict[str, str] = {}
     seen: dict[str, int] = {}
     for index, line in enumerate(lines):
@@ -246,13 +293,14 @@ def record_stock_report(
             seen[nsn] = index
         if error := whole_number_error(line["quantity"], ZERO_OR_MORE):
             errors[f"lines[{index}].quantity"] = error
+        first = held.get(item_ids.get(nsn), (None, None))[1]
+        if error := count_time_error(line.get("counted_at") or counted_at, first_movement_at=first, now=now):
+            errors[f"lines[{index}].counted_at"] = error
     if errors:
         raise ValidationError(errors)
 
     wanted = set(item_ids.values())
-    stock_ids = dict(
-        Stock.objects.filter(nation=nation, center=center, item_id__in=wanted).values_list("item_id", "id")
-    )
+    stock_ids = {item_id: stock_id for item_id, (stock_id, _first) in held.items()}
     missing = wanted - stock_ids.keys()
     if missing:
         Stock.objects.bulk_create(
@@ -270,7 +318,7 @@ def record_stock_report(
             StockCount(
                 stock_id=stock_ids[item_ids[line["nsn"]]],
                 counted_quantity=line["quantity"],
-                counted_at=counted_at,
+                counted_at=line.get("counted_at") or counted_at,
                 counted_by=submitted_by,
                 source=source,
                 note=line.get("note", ""),

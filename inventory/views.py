@@ -2,12 +2,11 @@
 ``visible_to``; centers are reference data, declared public); every button comes from ``access.can``: the same
 rules as the API."""
 
-import csv
-
 from django.core.paginator import Paginator
 from django.db.models import Case, F, Sum, Value, When
 from django.http import StreamingHttpResponse
 
+from core.export import csv_writer
 from core.filters import item_search
 from core.web import RestrictedDetailView, RestrictedListView
 from nations import access
@@ -82,14 +81,10 @@ class StockListView(RestrictedListView):
 stock_list = StockListView.as_view()
 
 
-class _Echo:
-    def write(self, value):
-        return value
-
-
 def _csv(rows):
-    """Streamed, so an export of many thousand rows starts at once and holds no list in memory."""
-    writer = csv.writer(_Echo())
+    """Streamed, so an export of many thousand rows starts at once and holds no list in memory.  Text cells that
+    a spreadsheet would evaluate (an item named "=HYPERLINK(...)") are quoted by ``core.export``."""
+    writer = csv_writer()
     header = [
         "center",
         "nation",

@@ -6,6 +6,7 @@ from guardian.admin import GuardedModelAdmin
 
 from . import access
 from .access.profile import center_model
+from .forms import AdminLoginForm
 from .models import ApiToken, AuditEntry, Nation, ServiceAccount
 from .roles import Role
 from .tokens import revoke_token
@@ -91,6 +92,9 @@ def grant_role_action(modeladmin, request, queryset):
         {"form": form, "users": queryset, "title": "Grant a role", "opts": modeladmin.model._meta},
     )
 
+
+# The admin's sign-in refuses over-long usernames before authentication, as the portal's does (nations/forms.py).
+admin.site.login_form = AdminLoginForm
 
 # Extend Django's user admin with the one-step role grant.
 if admin.site.is_registered(User):

@@ -15,6 +15,7 @@ default language, like the other texts written for later readers.
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 from typing import Any
 
@@ -26,6 +27,7 @@ from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from .access.profile import center_model
 from .models import (
@@ -242,31 +244,65 @@ def _on_login(sender, request, user, **kwargs):
     )
 
 
+UNKNOWN_USER = "unknown user "
+_RECORDED_UNKNOWN = re.compile(r"unknown user [0-9a-f]{12}")
+
+
+def recorded_username(typed: str) -> str:
+    """The name a failed sign-in is recorded under: the username when an account has it, else "unknown user"
+    and the first 12 hex digits of an HMAC of the typed text keyed with SECRET_KEY.  People type their password
+    into the username box: the typed text is never stored, yet repeated attempts with the same text share one
+    name (so django-axes still counts and locks them), and a guess cannot be checked without the key.  Real
+    usernames hold no spaces, so a recorded name is recognised and kept as it is."""
+    typed = str(typed or "")
+    if not typed or _RECORDED_UNKNOWN.fullmatch(typed):
+        return typed
+    if get_user_model()._default_manager.filter(**{get_user_model().USERNAME_FIELD: typed}).exists():
+        return typed
+    return UNKNOWN_USER + salted_hmac("nations.audit.unknown-user", typed, algorithm="sha256").hexdigest()[:12]
+
+
+def axes_username(request, credentials=None) -> str | None:
+    """``AXES_USERNAME_CALLABLE``: django-axes keys its counts and stores its rows under the recorded name too.
+    Axes asks several times per sign-in: the answer is kept on the request (one query)."""
+    typed = credentials.get("username") if credentials else None
+    if typed is None and request is not None:
+        typed = request.POST.get("username")
+    if typed is None:
+        return None
+    known = request.__dict__.setdefault("_recorded_usernames", {}) if request is not None else {}
+    if typed not in known:
+        known[typed] = recorded_username(typed)
+    return known[typed]
+
+
 def _on_login_failed(sender, credentials, request=None, **kwargs):
     # django-axes handled the failure first (its receiver was connected earlier) and marked a lockout on the request
-    username = str(credentials.get("username") or "")[:150]
+    username = axes_username(request, credentials) or ""
+    unknown = username.startswith(UNKNOWN_USER)
     locked = bool(getattr(request, "axes_locked_out", False))
     record(
         AuditKind.LOGIN_FAILED,
         actor=None,
-        username=username,
+        username=username[:150],
         request=request,
         summary=f"Sign-in failed for {username or 'no username'}" + (" (locked out)" if locked else ""),
-        details={"locked_out": locked},
+        details={"locked_out": locked, **({"unknown_user": True} if unknown else {})},
     )
 
 
 def _on_locked_out(sender, request, username, ip_address, **kwargs):
     """A lockout is recorded once, when it starts; attempts refused during it are failed sign-ins."""
+    username = recorded_username(username)[:150]  # axes names it through axes_username already; kept as it is
     since = timezone.now() - settings.AXES_COOLOFF_TIME
     if AuditEntry.objects.filter(
-        kind=AuditKind.LOCKED_OUT, username=username or "", ip_address=ip_address, at__gte=since
+        kind=AuditKind.LOCKED_OUT, username=username, ip_address=ip_address, at__gte=since
     ).exists():
         return
     record(
         AuditKind.LOCKED_OUT,
         actor=None,
-        username=(username or "")[:150],
+        username=username,
         request=request,
         summary=f"{username or 'no username'} from {ip_address} locked out after repeated failed sign-ins",
         details={"cool_off_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)},

@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 import pytest
 from django.db import connection
 
+from tests.network import local_getaddrinfo
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -46,6 +48,12 @@ def pytest_sessionstart(session):
     # Under CI the database itself must be PostgreSQL: fail at once rather than run the suite on SQLite.
     if IN_CI and not os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql")):
         raise pytest.UsageError("CI=true requires DATABASE_URL to point at PostgreSQL")
+
+
+@pytest.fixture(autouse=True)
+def _no_name_lookups(monkeypatch):
+    """Traffic stays on this machine: a made-up host (a fuzzed webhook URL) is never sent to a DNS resolver."""
+    monkeypatch.setattr(socket, "getaddrinfo", local_getaddrinfo)
 
 
 @pytest.fixture(autouse=True)

@@ -309,7 +309,8 @@ ROUTES: dict[str, Route] = {
     "/api/v1/webhooks/": Route(
         "webhook-list",
         get="signed_in",
-        writes=(Write("POST", "one_nation", {"url": "https://sweep.example/hook", "secret": "s" * 32}),),
+        # a literal address in WEBHOOK_ALLOWED_NETWORKS (_no_budgets): registering it looks up no name
+        writes=(Write("POST", "one_nation", {"url": "https://192.0.2.10/hook", "secret": "s" * 32}),),
     ),
     "/api/v1/webhooks/{obj}/": Route(
         "webhook-detail", "webhook", writes=(Write("PATCH", "visible", {"active": False}), Write("DELETE", "visible"))
@@ -327,6 +328,9 @@ ROUTES: dict[str, Route] = {
     "/i18n/setlang/": Route("set_language", get="public", writes=(Write("POST", "public", {"language": "fr"}),)),
     "/login/": Route("login", get="public"),
     "/logout/": Route("logout", get="public"),
+    # the signed-in user's own password (a POST needs the old password: the sweep's bodies never change it)
+    "/password/": Route("password-change", get="signed_in"),
+    "/password/done/": Route("password-change-done", get="signed_in"),
     # --- browser pages ----------------------------------------------------------------------------------------
     "/": Route("home", get="signed_in"),
     "/stocks/": Route("stock-list", get="signed_in"),
@@ -633,6 +637,7 @@ def _markers(m, role: str) -> dict[str, str]:
 def _no_budgets(settings):
     """The sweep sends hundreds of calls per role: API budgets (429) would hide the answers it checks."""
     settings.API_RATE_TOKEN = settings.API_RATE_USER = settings.API_RATE_ANON = ""
+    settings.WEBHOOK_ALLOWED_NETWORKS = ["192.0.2.0/24"]  # the webhook the sweep registers (TEST-NET-1)
 
 
 # --- ids in API answers ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from coordination.models import (
     SupplyRequest,
     WebhookEndpoint,
 )
+from coordination.webhook_targets import TargetRefused, check_url
 from inventory.api.serializers import MAX_QUANTITY
 from inventory.models import Item, LogisticsCenter
 from nations.api.fields import NestedIdField, NestedLinkField, NestedReferenceField
@@ -290,8 +291,11 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         self.fields["events"].child.choice_strings_to_values = {str(k): k for k, _ in EventType.choices}
 
     def validate_url(self, value):
-        if not value.lower().startswith(("https://", "http://")):
-            raise serializers.ValidationError("Use an http or https URL.")
+        # on create and on update; each delivery checks again (coordination/webhook_targets.py)
+        try:
+            check_url(value)
+        except TargetRefused as exc:
+            raise serializers.ValidationError(str(exc)) from exc
         return value
 
 

@@ -25,6 +25,7 @@ from coordination.models import (
     SupplyRequest,
     WebhookEndpoint,
 )
+from coordination.run_findings import disclose_findings
 from coordination.runs import start_reconciliation
 from coordination.sourcing import sourcing_options
 from core.api.base import ETagMixin, PortalGenericViewSet, etag_for
@@ -229,7 +230,10 @@ class WebhookEndpointViewSet(
         own = access.profile(self.request.user).logistics_nations
         if len(own) != 1:
             raise PermissionDenied("Only a nation's logistics officers or national system register webhooks.")
-        serializer.save(nation_id=next(iter(own)), owner=self.request.user)
+        nation = Nation.objects.get(pk=next(iter(own)))
+        serializer.instance = services.register_webhook(
+            nation=nation, owner=self.request.user, **serializer.validated_data
+        )
 
     @extend_schema(responses={200: s.WebhookDeliverySerializer(many=True)})
     @action(detail=True, methods=["get"])
@@ -240,7 +244,8 @@ class WebhookEndpointViewSet(
 
 
 class ReconciliationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGenericViewSet):
-    """Reconciliation runs with their progress (visible to every authenticated caller: no national data).
+    """Reconciliation runs with their progress (visible to every authenticated caller; a nation's officers see
+    counts of the findings they may see, ``run_findings``).
     POST starts one: coordinators for all centers or one, operators for their own center."""
 
     queryset = ReconciliationRun.objects.select_related("center", "started_by")
@@ -248,6 +253,16 @@ class ReconciliationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     filterset_class = ReconciliationRunFilter
     ordering_fields = ["id", "created_at"]
     ordering = ["-id"]
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        disclose_findings(page or [], self.request.user)  # one query for the page
+        return page
+
+    def get_object(self):
+        run = super().get_object()
+        disclose_findings([run], self.request.user)
+        return run
 
     @extend_schema(request=s.StartReconciliationSerializer, responses={202: s.ReconciliationRunSerializer})
     def create(self, request, *args, **kwargs):

@@ -4,7 +4,6 @@ Every bound the database enforces is validated here too, so bad input answers 40
 
 from operator import attrgetter
 
-from django.utils import timezone
 from rest_framework import serializers
 
 from inventory.models import (
@@ -150,6 +149,7 @@ class StockReportLineSerializer(serializers.Serializer):
     nsn = serializers.RegexField(r"^[0-9]{4}-[0-9]{2}-[0-9]{3}-[0-9]{4}\Z", max_length=16)
     quantity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    counted_at = serializers.DateTimeField(required=False, help_text="This line's count time (default: the report's).")
 
 
 class StockReportSerializer(serializers.ModelSerializer):
@@ -167,8 +167,3 @@ class StockReportSerializer(serializers.ModelSerializer):
         model = StockReport
         fields = ["id", "nation", "center", "counted_at", "submitted_by", "line_count", "created_at", "lines"]
         read_only_fields = ["id", "submitted_by", "line_count", "created_at"]
-
-    def validate_counted_at(self, value):
-        if value > timezone.now() + timezone.timedelta(minutes=5):
-            raise serializers.ValidationError("A count cannot be in the future.")
-        return value

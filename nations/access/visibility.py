@@ -12,7 +12,8 @@ Rules (PRODUCT.md, "Who may do what"):
 - a center's pool flag: its operators, its participating nations' officers, coordinators;
 - stock reports: the reporting nation's officers, the center's operators, coordinators;
 - notifications: their addressee only; webhooks: the nation's logistics officers and system;
-- audit log: coordinators and administrators; reconciliation runs: every signed-in user (no national data).
+- audit log: coordinators and administrators; reconciliation runs: every signed-in user (their counts of findings
+  narrowed to the flags the viewer may see: coordination/run_findings.py).
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ def audit_entry(p: AccessProfile) -> Q:
 
 
 def reconciliation_run(user) -> Q:
-    """Reconciliation runs: every signed-in user (they hold no national data)."""
+    """Reconciliation runs: every signed-in user (a nation's officers see counts of their own findings only, set
+    per page by coordination/run_findings.py)."""
     return EVERYTHING
 
 

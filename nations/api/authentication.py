@@ -2,6 +2,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from core import change_context as history_context
+from core.api.throttling import charge_address_budget
 from nations.tokens import authenticate_token
 
 
@@ -15,9 +16,11 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if not header or header[0].decode(errors="replace").lower() not in self.keywords:
             return None
         if len(header) != 2:
+            charge_address_budget(request)  # a refused call counts against its address's budget: 429 past it
             raise exceptions.AuthenticationFailed("Send the token as 'Authorization: Bearer <token>'.")
         token = authenticate_token(header[1].decode(errors="replace"))
         if token is None:
+            charge_address_budget(request)
             raise exceptions.AuthenticationFailed("The token is unknown, expired or revoked.")
         history_context.add(api_token=token.prefix)  # change history says which token made a change
         return token.user, token

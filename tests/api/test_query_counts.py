@@ -252,7 +252,8 @@ ENDPOINTS = {
     "nations": ("/api/v1/nations/", add_nations, 4),
     "centers": ("/api/v1/centers/", add_centers, 5),
     "items": ("/api/v1/items/", add_items, 4),
-    "reconciliations": ("/api/v1/reconciliations/", add_runs, 4),
+    # + the caller's grants and one query for the counts of findings a nation may see on the page (run_findings.py)
+    "reconciliations": ("/api/v1/reconciliations/", add_runs, 6),
     "notifications": ("/api/v1/notifications/", add_notifications, 4),
     "webhooks": ("/api/v1/webhooks/", add_webhooks, 4),
     # read by a coordinator: the coordinator check (the user's and the groups' permissions, 2); one page holds the

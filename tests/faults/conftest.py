@@ -368,9 +368,12 @@ class SlowReceiver:
 
 
 @pytest.fixture
-def slow_receiver(monkeypatch) -> Iterator[SlowReceiver]:
+def slow_receiver(monkeypatch, settings) -> Iterator[SlowReceiver]:
     monkeypatch.setenv("NO_PROXY", HOST)  # inherited by the workers: a proxy in the environment must not intercept
     monkeypatch.setenv("no_proxy", HOST)
+    # webhooks refuse loopback unless listed: here, for deliveries sent in-process and by the workers started
+    settings.WEBHOOK_ALLOWED_NETWORKS = [f"{HOST}/32"]
+    monkeypatch.setenv("WEBHOOK_ALLOWED_NETWORKS", f"{HOST}/32")
     receiver = SlowReceiver(hold_seconds=4.0)
     try:
         yield receiver

@@ -52,7 +52,9 @@ def world():
 
 @pytest.fixture
 def portal(world, tmp_path) -> Portal:
-    with portal_server(_test_database_url(), tmp_path / "gunicorn.log") as server:
+    # the webhook receiver (slow_receiver) listens on loopback, which webhooks refuse unless it is listed
+    allowed = {"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"}
+    with portal_server(_test_database_url(), tmp_path / "gunicorn.log", **allowed) as server:
         yield server
 
 

@@ -3,6 +3,16 @@
 import pytest
 from django.test import override_settings
 
+from config import health
+
+
+@pytest.fixture(autouse=True)
+def _fresh_migration_check():
+    # a process checks the migrations until they are applied, then no more: each test starts unchecked
+    health.forget_migration_check()
+    yield
+    health.forget_migration_check()
+
 
 def test_healthz_answers_without_touching_services(client):
     # no django_db mark: any database access here would raise and fail the test
