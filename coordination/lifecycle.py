@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from nations import access
 from nations.access import Party
-from nations.access.rules import SEPARATION_OF_DUTIES
+from nations.access.rules import separation_of_duties_refusal
 from nations.roles import Role
 
 from .models import EventType, RequestStatus
@@ -230,7 +230,7 @@ def rule_of(t: Transition) -> access.Rule:
     return access.Rule(
         allows=lambda p, r: access.holds_party(p, party, r),
         refusal=t.refusal,
-        author_refusal=SEPARATION_OF_DUTIES if t.separation_of_duties else None,
+        explain=separation_of_duties_refusal if t.separation_of_duties else None,
     )
 
 

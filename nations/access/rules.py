@@ -68,14 +68,23 @@ SEPARATION_OF_DUTIES = _("Whoever raised a request cannot approve it.")
 DUAL_HATTED = _("You hold a role in the requesting nation: you cannot decide on its request.")
 
 
+def separation_of_duties_refusal(p: AccessProfile, r) -> str | Promise | None:
+    """Why a supplier's liaison officer is refused a decision on `r`, when separation of duties is the reason."""
+    if is_author(p, r):
+        return SEPARATION_OF_DUTIES
+    if is_dual_hatted(p, r) and r.supplying_nation_id in p.liaison_nations:
+        return DUAL_HATTED
+    return None
+
+
 @dataclass(frozen=True)
 class Rule:
     """One action's rule: who may, and what a refused caller is told."""
 
     allows: Predicate
     refusal: str | Promise
-    # a text more precise than `refusal` for a caller refused because they raised the object themselves
-    author_refusal: str | Promise | None = None
+    # a text more precise than `refusal` for this caller and object, when there is one (None: `refusal`)
+    explain: Callable[[AccessProfile, Any], str | Promise | None] | None = None
 
 
 _RULES: dict[str, Rule] = {}
@@ -111,13 +120,8 @@ def require(user, action: str, obj) -> None:
     if can(user, action, obj):
         return
     rule = rule_for(action)
-    if rule.author_refusal is not None:
-        p = profile(user)
-        if is_author(p, obj):
-            raise PermissionDenied(str(rule.author_refusal))
-        if is_dual_hatted(p, obj) and obj.supplying_nation_id in p.liaison_nations:
-            raise PermissionDenied(str(DUAL_HATTED))
-    raise PermissionDenied(str(rule.refusal))
+    precise = rule.explain(profile(user), obj) if rule.explain is not None else None
+    raise PermissionDenied(str(precise or rule.refusal))
 
 
 def refusal(action: str) -> str:
