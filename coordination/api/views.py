@@ -34,6 +34,9 @@ from nations.models import Nation
 
 from . import serializers as s
 
+# a request's timeline with its actors, for the detail answer
+TIMELINE = Prefetch("events", queryset=RequestEvent.objects.select_related("actor"))
+
 
 class SupplyRequestViewSet(
     ETagMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, PortalGenericViewSet
@@ -50,9 +53,7 @@ class SupplyRequestViewSet(
     def get_queryset(self):
         queryset = super().get_queryset()
         if self.action == "retrieve":
-            queryset = queryset.prefetch_related(
-                Prefetch("events", queryset=RequestEvent.objects.select_related("actor"))
-            )
+            queryset = queryset.prefetch_related(TIMELINE)
         return queryset
 
     # handler name -> its row of the lifecycle table (filled by `_add_transition_actions` below)
@@ -68,13 +69,7 @@ class SupplyRequestViewSet(
 
     def _detail(self, request_obj, code=status.HTTP_200_OK):
         # Visibility was settled when the request was fetched for the action: re-read it by key alone.
-        fresh = (
-            SupplyRequest.objects.select_related(
-                "requesting_nation", "supplying_nation", "source_center", "destination_center", "item", "created_by"
-            )
-            .prefetch_related(Prefetch("events", queryset=RequestEvent.objects.select_related("actor")))
-            .get(pk=request_obj.pk)
-        )
+        fresh = self.queryset.prefetch_related(TIMELINE).get(pk=request_obj.pk)
         response = Response(s.SupplyRequestDetailSerializer(fresh).data, status=code)
         response["ETag"] = etag_for(fresh)
         return response
