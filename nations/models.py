@@ -129,6 +129,12 @@ class AuditKind(models.TextChoices):
     STOCK_ADJUSTED = "stock.adjusted", _("Stock adjusted")
     COUNT_ACCEPTED = "count.accepted", _("Count accepted (books corrected)")
     COUNT_REJECTED = "count.rejected", _("Count rejected")
+    STOCK_RELEASED = "stock.released", _("Stock release list changed")
+    TWO_FACTOR_ENROLLED = "2fa.enrolled", _("Two-factor device enrolled")
+    TWO_FACTOR_FAILED = "2fa.failed", _("Two-factor code refused")
+    TWO_FACTOR_RESET = "2fa.reset", _("Two-factor devices reset or backup codes renewed")
+    AUDIT_READ = "audit.read", _("Audit log read")
+    AUDIT_EXPORTED = "audit.exported", _("Audit log exported")
 
 
 class AuditEntryQuerySet(VisibleQuerySet):
