@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "csp",
     "axes",
+    "django_otp",  # two-factor sign-in: authenticator apps (TOTP) and backup codes (nations/two_factor.py)
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "pgtrigger",
     "pghistory",
     "core",
@@ -60,15 +63,19 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "core.middleware.RefuseNulCharacters",  # PostgreSQL text holds no NUL: 400 before any lookup fails on one
+    "core.api.throttling.RateLimitHeadersMiddleware",  # RateLimit / RateLimit-Policy on every counted API answer
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): a code was given in this session
     "core.middleware.IdleSessionTimeout",  # a browser left idle is signed out (SESSION_IDLE_TIMEOUT_MINUTES)
     "nations.audit.AuditRequestMiddleware",  # audit entries say from which address and path
     "core.change_context.HistoryContextMiddleware",  # change history says who, through which path (PostgreSQL)
     "django.contrib.messages.middleware.MessageMiddleware",
+    # a signed-in user who owes a second factor reaches only the code and enrolment pages (API: 403; tokens pass)
+    "nations.two_factor.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "core.middleware.DatabaseUnavailableMiddleware",  # a lost database answers 503, not 500
@@ -146,6 +153,23 @@ AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0)  # proxies in f
 # A username no account has is kept (by axes and the audit log) as "unknown user" and a keyed hash: people type
 # their password into the username box.
 AXES_USERNAME_CALLABLE = "nations.audit.axes_username"
+
+# --- Two-factor sign-in (django-otp; nations/two_factor.py) -------------------------------------------------
+# Who must give a code after the password: any of "admin" (superusers and staff), "coordinator", "liaison",
+# "logistics", "operator"; empty requires it of nobody.  Anyone may enrol, and whoever has a device is always asked.
+TWO_FACTOR_ROLE_NAMES = ("admin", "coordinator", "liaison", "logistics", "operator")
+TWO_FACTOR_REQUIRED_ROLES = env.list("TWO_FACTOR_REQUIRED_ROLES", default=["liaison", "coordinator", "admin"])
+for _role in TWO_FACTOR_REQUIRED_ROLES:
+    if _role not in TWO_FACTOR_ROLE_NAMES:  # a typo must not quietly drop the requirement
+        raise ImproperlyConfigured(
+            f"TWO_FACTOR_REQUIRED_ROLES: {_role!r} is not one of {', '.join(TWO_FACTOR_ROLE_NAMES)}."
+        )
+OTP_TOTP_ISSUER = "Alliance Logistics Portal"  # the name authenticator apps show beside the code
+# Each wrong code doubles the wait before the next try on that device (1, 2, 4, ... seconds; django-otp's default).
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# The admin shows neither a device's secret nor its backup codes: an administrator resets, never reads them.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Change history (django-pghistory, PostgreSQL triggers; history/models.py) ------------------------------
 # Write requests only: a GET changes no tracked table, and reads should not pay for the context.
@@ -262,7 +286,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "coordination.tasks.requeue_waiting_runs",
         "schedule": JOBS_SWEEP_SECONDS,
     },
+    # the audit log's hash chain: entries are sealed after they commit, not while (nations/audit_chain.py)
+    "seal-audit-log": {"task": "nations.tasks.seal_audit_log", "schedule": 60},
 }
+# The sealer looks for unsealed entries written up to this long before the newest sealed one (an entry's
+# transaction commits far sooner); verify_audit_chain reports older unsealed entries as left out of the chain.
+AUDIT_SEAL_LOOKBACK_MINUTES = env.int("AUDIT_SEAL_LOOKBACK_MINUTES", default=60)
 # Webhooks: first retry after WEBHOOK_BACKOFF_SECONDS, doubling each time, up to WEBHOOK_MAX_ATTEMPTS attempts.
 WEBHOOK_BACKOFF_SECONDS = env.int("WEBHOOK_BACKOFF_SECONDS", default=10)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
@@ -282,12 +311,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": ["core.api.throttling.CallerRateThrottle"],
-    # DRF's three, with JSON hardened: a body nested too deep is a 400 problem, not a 500 (core/api/parsers.py)
-    "DEFAULT_PARSER_CLASSES": [
-        "core.api.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only (a form or multipart body is 415): the schema then offers generated clients one body type, and
+    # JSON is hardened: a body nested too deep is a 400 problem, not a 500 (core/api/parsers.py)
+    "DEFAULT_PARSER_CLASSES": ["core.api.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "core.api.problems.exception_handler",
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
@@ -295,13 +321,19 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "core.api.ordering.ContractOrdering",  # ?ordering= by payload field names; an unknown one is 400
     ],
     "DEFAULT_PAGINATION_CLASS": "core.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_SCHEMA_CLASS": "core.api.schema.PortalAutoSchema",
 }
+# A change to a versioned resource (PATCH, PUT, DELETE) without If-Match answers 428; false lets old clients
+# change without saying which version they read (lost updates become possible again).
+API_REQUIRE_IF_MATCH = env.bool("API_REQUIRE_IF_MATCH", default=True)
+# Sync cursors (?cursor=, core/api/pagination.py) stop this many seconds short of the oldest running transaction:
+# the clock skew allowed between the processes that stamp rows.
+API_SYNC_MARGIN_SECONDS = env.float("API_SYNC_MARGIN_SECONDS", default=2.0)
 # Per-caller API budgets ("N/second|minute|hour|day"); empty disables that budget.
 API_RATE_TOKEN = env.str("API_RATE_TOKEN", default="6000/minute")
 API_RATE_USER = env.str("API_RATE_USER", default="3000/minute")
@@ -343,6 +375,9 @@ SPECTACULAR_SETTINGS = {
         "EventTypeEnum": "coordination.models.EventType",
     },
     "COMPONENT_SPLIT_REQUEST": True,
+    # 3.1: the document also describes what the portal POSTs to national systems (its `webhooks` section)
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": "coordination.api.webhooks.WEBHOOKS",
 }
 
 # --- Domain settings --------------------------------------------------------------------------------------

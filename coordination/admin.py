@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
+from core.admin import ReadOnlyAdmin
+
 from . import services
 from .models import (
     CenterPass,
@@ -99,16 +101,6 @@ class ReconciliationRunAdmin(admin.ModelAdmin):
 class DaysOfSupplyTargetAdmin(admin.ModelAdmin):
     list_display = ["nation", "supply_class", "days"]
     list_filter = ["nation", "supply_class"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by the jobs and services: shown, never edited by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CenterReconciliation)

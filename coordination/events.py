@@ -76,7 +76,13 @@ def _endpoints_wanting(event: str, nation_ids: set[int]) -> list[WebhookEndpoint
     return [e for e in WebhookEndpoint.objects.filter(nation_id__in=nation_ids, active=True) if e.wants(event)]
 
 
-def _envelope(event: str, data: dict) -> dict:
+def queue_deliveries(delivery_ids: list[int]) -> None:
+    """Send these webhook deliveries once the transaction that wrote them commits (the sweep retries otherwise)."""
+    _enqueue_after_commit([], delivery_ids)
+
+
+def envelope(event: str, data: dict) -> dict:
+    """The body of every delivery: ``{"event", "occurred_at", "data"}`` (its schema: coordination/api/webhooks.py)."""
     return {"event": event, "occurred_at": timezone.now().isoformat(), "data": data}
 
 
@@ -100,7 +106,7 @@ def request_event(request: SupplyRequest, event: str) -> None:
     endpoints = _endpoints_wanting(event, {request.requesting_nation_id, request.supplying_nation_id})
     deliveries: list[int] = []
     if endpoints:  # the payload is built only when a national system listens
-        payload = _jsonable(_envelope(event, SupplyRequestSerializer(request).data))
+        payload = _jsonable(envelope(event, SupplyRequestSerializer(request).data))
         now = timezone.now()
         deliveries = [
             d.pk
@@ -146,7 +152,7 @@ def notify_critical_shortfalls(shortfall_ids: list[int]) -> None:
                 continue
             now = timezone.now()
             payloads = [
-                _jsonable(_envelope(EventType.SHORTFALL_CRITICAL, ShortfallSerializer(s).data)) for s in shortfalls
+                _jsonable(envelope(EventType.SHORTFALL_CRITICAL, ShortfallSerializer(s).data)) for s in shortfalls
             ]
             created = WebhookDelivery.objects.bulk_create(
                 [

@@ -3,11 +3,12 @@
 import django_filters
 from django.utils.translation import gettext_lazy as _
 
-from core.filters import PortalFilterSet
+from core.filters import PortalFilterSet, StrictBooleanFilter
 
 from .models import (
     Discrepancy,
     DiscrepancyKind,
+    Notification,
     Priority,
     ReconciliationRun,
     RequestStatus,
@@ -91,3 +92,16 @@ class ReconciliationRunFilter(PortalFilterSet):
     class Meta:
         model = ReconciliationRun
         fields = ["status", "updated_after"]
+
+
+class NotificationFilter(django_filters.rest_framework.FilterSet):
+    """``?unread=true``.  Not a PortalFilterSet: a notification never changes but to be read, so it has no
+    ``updated_at`` to sync on."""
+
+    unread = StrictBooleanFilter(
+        field_name="read_at", lookup_expr="isnull", label=_("Unread only (true) or read only (false)")
+    )
+
+    class Meta:
+        model = Notification
+        fields = ["unread"]

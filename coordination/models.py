@@ -227,6 +227,10 @@ class Shortfall(Flag):
     # The stock's shared flag, copied so that the access rules filter shortfalls without joining a million stocks.
     # A trigger on inventory_stock keeps it in step (migration 0007), whatever changes the stock.
     shared = models.BooleanField(default=False, editable=False)
+    # Likewise its release list (migration 0009): shortfalls follow the stock's release list with no join either.
+    release_list = models.ForeignKey(
+        "inventory.ReleaseList", on_delete=models.PROTECT, null=True, blank=True, editable=False, related_name="+"
+    )
 
     class Meta:
         ordering = ["-last_seen", "-id"]
@@ -477,6 +481,12 @@ class EventType(models.TextChoices):
     REQUEST_DISPATCHED = "request.dispatched", _("Request dispatched")
     REQUEST_RECEIVED = "request.received", _("Request received")
     SHORTFALL_CRITICAL = "shortfall.critical", _("New critical shortfall")
+    # sent on demand to test an endpoint (POST /webhooks/{id}/ping/); nobody subscribes to it
+    PING = "ping", _("Ping (a test delivery)")
+
+
+# the events an endpoint may subscribe to (every one but the on-demand ping)
+SUBSCRIBABLE_EVENTS = [(value, label) for value, label in EventType.choices if value != EventType.PING]
 
 
 class Notification(models.Model):

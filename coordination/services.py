@@ -29,15 +29,18 @@ from nations.models import Nation
 from . import events, lifecycle
 from .lifecycle import Transition
 from .models import (
+    DeliveryStatus,
     Discrepancy,
     DiscrepancyKind,
     DiscrepancyResolution,
+    EventType,
     Notification,
     Priority,
     RequestEvent,
     RequestStatus,
     Severity,
     SupplyRequest,
+    WebhookDelivery,
     WebhookEndpoint,
 )
 
@@ -397,3 +400,38 @@ def register_webhook(
         return WebhookEndpoint.objects.create(
             nation=nation, owner=owner, url=url, secret=secret, events=events or [], active=active
         )
+
+
+def ping_webhook(*, endpoint: WebhookEndpoint, actor) -> WebhookDelivery:
+    """Send `endpoint` one signed test delivery now (event ``ping``) and answer how it went: the integrator sees at
+    once whether the URL, the network path and their signature check work.  One attempt, no retries; the address
+    is checked as for every delivery (webhook_targets)."""
+    from .webhooks import attempt_delivery
+
+    payload = events.envelope(
+        EventType.PING, {"endpoint": endpoint.pk, "nation": endpoint.nation.code, "url": endpoint.url}
+    )
+    delivery = WebhookDelivery.objects.create(
+        endpoint=endpoint, event=EventType.PING, payload=payload, next_attempt_at=timezone.now()
+    )
+    attempted = attempt_delivery(delivery.pk) or delivery
+    if attempted.status == DeliveryStatus.PENDING:  # failed once: a ping is not retried
+        WebhookDelivery.objects.filter(pk=attempted.pk, status=DeliveryStatus.PENDING).update(
+            status=DeliveryStatus.FAILED, next_attempt_at=None
+        )
+    attempted.refresh_from_db()
+    return attempted
+
+
+def redeliver_webhook(*, delivery: WebhookDelivery, actor) -> WebhookDelivery:
+    """Send a past delivery again, as a new delivery with the same event and the same payload (a receiver that
+    lost it, or rejected it while broken, gets it once more; it keeps its own deduplication by the payload)."""
+    with transaction.atomic():
+        again = WebhookDelivery.objects.create(
+            endpoint=delivery.endpoint,
+            event=delivery.event,
+            payload=delivery.payload,
+            next_attempt_at=timezone.now(),
+        )
+        events.queue_deliveries([again.pk])
+    return again

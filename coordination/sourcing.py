@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from django.db.models import F
+from django.db.models import F, Q
 
-from inventory.models import Item, LogisticsCenter, Stock
+from inventory.models import Item, LogisticsCenter, ReleaseList, Stock
+from nations import access
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -30,11 +31,16 @@ class SourcingOption:
 def sourcing_options(
     *, user, item: Item, quantity: int, destination: LogisticsCenter, exclude_nation_ids=()
 ) -> list[SourcingOption]:
-    """Shared stocks the user may see, of other nations, that can each supply `quantity` of `item` while
-    keeping ``available - quantity >= safety_level``; nearest source center first, then largest spare."""
+    """Stocks the user may see, of other nations, shared with all or released to a nation the user requests for
+    (one they are a logistics officer of), that can each supply `quantity` of `item` while keeping
+    ``available - quantity >= safety_level``; nearest source center first, then largest spare."""
+    requesting = access.profile(user).logistics_nations
+    offered = Q(shared=True)
+    if requesting:  # released (REL TO) to a requesting nation; a list naming only another of the user's nations is not
+        offered |= Q(release_list__in=ReleaseList.objects.filter(nations__in=sorted(requesting)).values("pk"))
     candidates = (
         Stock.objects.visible_to(user)
-        .filter(item=item, shared=True)
+        .filter(offered, item=item)
         .exclude(nation_id__in=exclude_nation_ids)
         .annotate(spare=F("on_hand") - F("reserved") - F("safety_level"))
         .filter(spare__gte=quantity)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +30,31 @@ class ChangedAfterFilter(django_filters.IsoDateTimeFilter):
     """``updated_after=<ISO time>``: the rows changed since then (incremental sync)."""
 
     field_class = UtcIsoDateTimeField
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0), or nothing; anything else is an error rather than "no filter" (Django's NullBoolean
+    reads every unknown word as unset, so ``?unread=perhaps`` listed everything)."""
+
+    widget = forms.TextInput
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        try:
+            return self.VALUES[str(value).strip().lower()]
+        except KeyError:
+            raise ValidationError(_("Give true or false."), code="invalid") from None
+
+    def validate(self, value):
+        pass
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
 
 
 def item_search(queryset, text: str, *, item_path: str = ""):

@@ -90,7 +90,7 @@ CenterParticipantEvent = _event_model(TrackedCenterParticipant, "CenterParticipa
 ItemEvent = _event_model(TrackedItem, "ItemEvent", *_rows())
 
 
-# --- stock settings: planning figures and sharing, not quantities ----------------------------------------------
+# --- stock settings: planning figures, sharing and release list, not quantities ----------------------------------------------
 
 
 class TrackedStockSettings(Stock):
@@ -98,10 +98,11 @@ class TrackedStockSettings(Stock):
         proxy = True
 
 
-_SETTINGS = ("safety_level", "daily_consumption", "shared")
+_SETTINGS = ("safety_level", "daily_consumption", "shared", "release_list")
 # Both sides of a change, so the first change of a stock shows what it was before (stocks are created without
 # an event: they come by the million through COPY).  The WHEN condition is evaluated on every stock UPDATE,
-# but only a change of these three columns runs the trigger's function: a movement's update of on_hand skips it.
+# but only a change of these columns runs the trigger's function (a release list's nations never change: its id
+# in the event says to whom the stock was releasable): a movement's update of on_hand skips it.
 # PostgreSQL fires the two triggers in the order of their names, so "settings_from" is written first.
 StockSettingsEvent = _event_model(
     TrackedStockSettings,

@@ -1,7 +1,18 @@
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
-from .models import Item, LedgerCheckpoint, LogisticsCenter, Movement, Stock, StockCount, StockReport
+from core.admin import AppendOnlyAdmin
+
+from .models import (
+    Item,
+    LedgerCheckpoint,
+    LogisticsCenter,
+    Movement,
+    ReleaseList,
+    Stock,
+    StockCount,
+    StockReport,
+)
 
 
 @admin.register(LogisticsCenter)
@@ -26,8 +37,9 @@ class StockAdmin(admin.ModelAdmin):
     search_fields = ["item__nsn", "item__name"]
     list_select_related = ["nation", "center", "item"]
     raw_id_fields = ["item"]
-    # Quantities change only through the ledger services, never by editing the row.
-    readonly_fields = ["on_hand", "reserved", "ledger_head_hex", "created_at", "updated_at"]
+    # Quantities change only through the ledger services, never by editing the row; the release list through
+    # update_stock_settings (which validates and audits it).
+    readonly_fields = ["on_hand", "reserved", "release_list", "ledger_head_hex", "created_at", "updated_at"]
 
     @admin.display(description="ledger head")
     def ledger_head_hex(self, obj) -> str:
@@ -103,3 +115,12 @@ class LedgerCheckpointAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ReleaseList)
+class ReleaseListAdmin(AppendOnlyAdmin):
+    """Release lists (REL TO): one per distinct set of nations, written when a stock is first released to that set,
+    never changed (a stock released to another set gets another list)."""
+
+    list_display = ["key", "created_at"]
+    search_fields = ["key"]

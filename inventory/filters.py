@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from core.filters import ChangedAfterFilter, ItemSearchFilter, PortalFilterSet
 from nations.models import Nation
 
-from .models import Item, LogisticsCenter, Movement, Stock, StockReport, SupplyClass
+from .models import ALL, Item, LogisticsCenter, Movement, ReleaseList, Stock, StockReport, SupplyClass
 
 
 class NationFilter(PortalFilterSet):
@@ -42,11 +42,47 @@ class StockFilter(PortalFilterSet):
     )
     q = ItemSearchFilter(item_path="item__")
     shared = django_filters.BooleanFilter(label=_("Shared"))
+    marking = django_filters.ChoiceFilter(
+        method="filter_marking",
+        choices=[("private", _("Private")), ("all", _("Shared (ALL)")), ("rel_to", _("REL TO a list"))],
+        label=_("Marking"),
+    )
+    releasable_to = django_filters.CharFilter(
+        method="filter_releasable_to", label=_("Releasable to (nation code, or ALL)")
+    )
     below_safety = django_filters.BooleanFilter(method="filter_below_safety", label=_("Below safety level"))
 
     class Meta:
         model = Stock
-        fields = ["center", "nation", "nsn", "supply_class", "q", "shared", "below_safety", "updated_after"]
+        fields = [
+            "center",
+            "nation",
+            "nsn",
+            "supply_class",
+            "q",
+            "shared",
+            "marking",
+            "releasable_to",
+            "below_safety",
+            "updated_after",
+        ]
+
+    def filter_marking(self, queryset, name, value):
+        conditions = {
+            "private": Q(shared=False, release_list__isnull=True),
+            "all": Q(shared=True),
+            "rel_to": Q(release_list__isnull=False),
+        }
+        return queryset.filter(conditions[value]) if value in conditions else queryset
+
+    def filter_releasable_to(self, queryset, name, value):
+        """Stocks shared with ALL, or those whose release list names this nation."""
+        value = value.strip().upper()
+        if not value:
+            return queryset
+        if value == ALL:
+            return queryset.filter(shared=True)
+        return queryset.filter(release_list__in=ReleaseList.objects.filter(nations__code=value).values("pk"))
 
     def filter_below_safety(self, queryset, name, value):
         condition = Q(safety_level__gt=F("on_hand") - F("reserved"))

@@ -151,6 +151,36 @@ class Item(models.Model):
         return self.nsn[:4]
 
 
+ALL = "ALL"  # the marking of a stock shared with every participating nation (``releasable_to``)
+
+
+class ReleaseList(models.Model):
+    """A set of nations a stock is releasable to (NATO's "REL TO DEU, FRA").
+
+    One row per distinct set, found by its canonical key (the sorted nation codes), shared by every stock released
+    to that set and never changed once written: a user's access profile names the few lists that name one of their
+    nations, so the visibility of a released stock is one more indexed ``release_list_id IN (...)`` term, never a
+    join.  The key also gives the marking without reading the nations.  The stock's owner is never on its list."""
+
+    key = models.CharField(max_length=2000, unique=True, editable=False, help_text="Sorted nation codes, e.g. DEU,FRA.")
+    nations = models.ManyToManyField("nations.Nation", related_name="release_lists")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return f"REL TO {self.key.replace(',', ', ')}"
+
+    @property
+    def codes(self) -> list[str]:
+        return self.key.split(",")
+
+    @staticmethod
+    def key_of(codes) -> str:
+        return ",".join(sorted(set(codes)))
+
+
 # How close a stock is to its safety level (available / safety level; under 1 is below it).  One expression for
 # the dashboard's ordering and the index that serves it, so PostgreSQL sees the same one in both.
 SAFETY_MARGIN = (F("on_hand") - F("reserved")) * 1.0 / F("safety_level")
@@ -169,6 +199,15 @@ class Stock(models.Model):
         max_digits=14, decimal_places=2, default=Decimal("0"), help_text="Planning rate, units of issue per day."
     )
     shared = models.BooleanField(default=False, help_text="Offered to the alliance pool at this center.")
+    # Released to a named list of nations instead (never both: stock_shared_or_released).  Indexed by its foreign key.
+    release_list = models.ForeignKey(
+        ReleaseList,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="stocks",
+        help_text="Releasable to these nations (REL TO); empty: private, or shared with all.",
+    )
     ledger_head = models.BinaryField(
         max_length=32,
         default=GENESIS,
@@ -195,18 +234,32 @@ class Stock(models.Model):
             # reference (migration inventory/0013), and the ledger check of a run picks a center's stocks and their
             # chain heads from this index (inventory/ledger.py) instead of visiting a heap page per stock.
             models.UniqueConstraint(fields=["center", "id"], include=["ledger_head"], name="stock_center_id_key"),
+            # a stock is private, shared with all, or released to a list: one marking
+            models.CheckConstraint(
+                condition=Q(shared=False) | Q(release_list__isnull=True), name="stock_shared_or_released"
+            ),
         ]
         indexes = [
-            # A center's stock list counts the rows visible to the caller; nation and shared are all the access
-            # rules read from a stock row, so with them in the index the count never touches the table.
-            models.Index(fields=["center", "nation", "shared"], name="stock_center_nation_shared_idx"),
+            # A center's stock list counts the rows visible to the caller; nation, shared and the release list are all
+            # the access rules read from a stock row, so with them in the index the count never touches the table.
+            models.Index(fields=["center", "nation", "shared", "release_list"], name="stock_center_nation_shared_idx"),
             models.Index(fields=["item", "center"]),
             # Reconciliation reads a center's stocks five times per pass (coordination/reconciliation.py); with
             # every column it reads carried here, each read is a short range of this index instead of a visit to
             # most of the table's pages (a center's stocks are spread over the whole table).
             models.Index(
                 fields=["center"],
-                include=["id", "nation", "item", "on_hand", "reserved", "safety_level", "daily_consumption", "shared"],
+                include=[
+                    "id",
+                    "nation",
+                    "item",
+                    "on_hand",
+                    "reserved",
+                    "safety_level",
+                    "daily_consumption",
+                    "shared",
+                    "release_list",  # read by the access rule of the stock list's first step (IdsFirstPaginator)
+                ],
                 name="stock_center_reconcile_idx",
             ),
             # The dashboard's "closest to running out" for an officer's nation: the first rows of this index, instead
@@ -222,6 +275,23 @@ class Stock(models.Model):
     @property
     def available(self) -> int:
         return self.on_hand - self.reserved
+
+    @property
+    def releasable_to(self) -> str | list[str]:
+        """The release: "ALL" when shared with every participating nation, else the nation codes of its release
+        list ([]: private).  Reads the list's key (load it with ``select_related("release_list")``)."""
+        if self.shared:
+            return ALL
+        return self.release_list.codes if self.release_list_id else []
+
+    @property
+    def release_marking(self) -> str:
+        """The marking people read: "Private", "Shared (ALL)" or "REL TO DEU, FRA"."""
+        if self.shared:
+            return str(_("Shared (ALL)"))
+        if self.release_list_id:
+            return str(self.release_list)
+        return str(_("Private"))
 
     @property
     def below_safety(self) -> bool:

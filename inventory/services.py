@@ -22,10 +22,21 @@ from django.utils.translation import gettext as _
 from core.errors import InsufficientStock
 from core.validation import NON_ZERO, ZERO_OR_MORE, whole_number, whole_number_error
 from nations import access, audit
-from nations.models import Nation
+from nations.models import AuditKind, Nation
 
 from . import ledger
-from .models import CountSource, Item, LogisticsCenter, Movement, MovementKind, Stock, StockCount, StockReport
+from .models import (
+    ALL,
+    CountSource,
+    Item,
+    LogisticsCenter,
+    Movement,
+    MovementKind,
+    ReleaseList,
+    Stock,
+    StockCount,
+    StockReport,
+)
 
 
 def lock_stocks(*stock_ids: int) -> dict[int, Stock]:
@@ -207,6 +218,54 @@ def record_count(
     )
 
 
+def release_list_for(codes) -> ReleaseList:
+    """The release list of exactly these nations (found by its key, created if new; safe against a concurrent
+    creation).  `codes` are existing nation codes."""
+    key = ReleaseList.key_of(codes)
+    found = ReleaseList.objects.filter(key=key).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            created = ReleaseList.objects.create(key=key)
+            created.nations.set(Nation.objects.filter(code__in=codes))
+            return created
+    except IntegrityError:  # created by a concurrent transaction between our SELECT and INSERT
+        return ReleaseList.objects.get(key=key)
+
+
+def _marking(shared: bool, release_list: ReleaseList | None) -> str | list[str]:
+    return ALL if shared else (release_list.codes if release_list is not None else [])
+
+
+def _marking_text(marking: str | list[str]) -> str:
+    if marking == ALL:
+        return "Shared (ALL)"
+    return f"REL TO {', '.join(marking)}" if marking else "Private"
+
+
+def _release_error(stock: Stock, releasable_to, shared: bool | None) -> tuple[str | None, object]:
+    """(error, the new (shared, release list)) for a ``releasable_to`` of "ALL", [] or nation codes."""
+    if isinstance(releasable_to, str):
+        if releasable_to.strip().upper() != ALL:
+            return _('Give "ALL" or a list of nation codes.'), None
+        wanted = ALL
+    elif isinstance(releasable_to, list | tuple | set) and all(isinstance(c, str) for c in releasable_to):
+        # the owner always sees its stock: its own code (NATO markings name the originator) is dropped
+        codes = {c.strip().upper() for c in releasable_to} - {stock.nation.code}
+        known = set(Nation.objects.filter(code__in=codes).values_list("code", flat=True))
+        if unknown := sorted(codes - known):
+            return _("Unknown nation code: %(codes)s.") % {"codes": ", ".join(unknown)}, None
+        wanted = sorted(codes)
+    else:
+        return _('Give "ALL" or a list of nation codes.'), None
+    if shared is not None and bool(shared) != (wanted == ALL):
+        return _('"shared" contradicts "releasable_to": give one of them.'), None
+    if wanted == ALL:
+        return None, (True, None)
+    return None, (False, release_list_for(wanted) if wanted else None)
+
+
 @transaction.atomic
 def update_stock_settings(
     *,
@@ -215,11 +274,20 @@ def update_stock_settings(
     safety_level: int | None = None,
     daily_consumption: Decimal | None = None,
     shared: bool | None = None,
+    releasable_to: str | list[str] | None = None,
 ) -> Stock:
-    """Change the planning figures of a stock (its nation's logistics officers); no quantity changes."""
+    """Change the planning figures and the release of a stock (its nation's logistics officers); no quantity
+    changes.
+
+    ``releasable_to``: "ALL" (shared with every participating nation), [] (private) or nation codes (REL TO those
+    nations; an unknown code is refused, duplicates collapse, the owner's own code is dropped).  ``shared`` is the
+    older form: true releases to ALL, false withdraws a release to ALL and leaves a REL TO list alone (a client that
+    read ``shared: false`` and sends it back keeps the list).  A change of the release is audited
+    (``stock.released``, both markings) and recorded by the change history."""
     access.require(actor, "stock.edit", stock)
     stock = lock_stock(stock.pk)
     errors = {}
+    before = _marking(stock.shared, stock.release_list)
     if safety_level is not None:
         if error := whole_number_error(safety_level, ZERO_OR_MORE):
             errors["safety_level"] = error
@@ -233,11 +301,29 @@ def update_stock_settings(
             errors["daily_consumption"] = _("Enter a rate, zero or more.")
         else:
             stock.daily_consumption = rate
-    if shared is not None:
-        stock.shared = bool(shared)
+    if releasable_to is not None:
+        error, release = _release_error(stock, releasable_to, shared)
+        if error:
+            errors["releasable_to"] = error
+        else:
+            stock.shared, stock.release_list = release
+    elif shared:
+        stock.shared, stock.release_list = True, None
+    elif shared is not None:
+        stock.shared = False
     if errors:
         raise ValidationError(errors)
     stock.save()
+    after = _marking(stock.shared, stock.release_list)
+    if after != before:
+        audit.record(
+            AuditKind.STOCK_RELEASED,
+            actor=actor,
+            nation=stock.nation_id,
+            obj=stock,
+            summary=f"Stock {stock.pk} release changed: {_marking_text(before)} → {_marking_text(after)}",
+            details={"from": before, "to": after},
+        )
     return stock
 
 

@@ -48,7 +48,7 @@ class IdsFirstPaginator(Paginator):
         return self._get_page([rows[pk] for pk in ids], number, self)
 
 
-STOCK_ROWS = Stock.objects.select_related("nation", "center", "item")
+STOCK_ROWS = Stock.objects.select_related("nation", "center", "item", "release_list")
 
 
 def visible_stocks(user):
@@ -99,6 +99,7 @@ def _csv(rows):
         "daily_consumption",
         "shared",
         "updated_at",
+        "releasable_to",
     ]
 
     def lines():
@@ -119,6 +120,7 @@ def _csv(rows):
                     s.daily_consumption,
                     "yes" if s.shared else "no",
                     s.updated_at.isoformat(),
+                    "ALL" if s.shared else " ".join(s.releasable_to),  # codes apart by spaces; empty: private
                 ]
             )
 

@@ -2,12 +2,16 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.shortcuts import render
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.admin import GuardedModelAdmin
 
-from . import access
+from core.admin import AppendOnlyAdmin
+
+from . import access, two_factor
 from .access.profile import center_model
 from .forms import AdminLoginForm
-from .models import ApiToken, AuditEntry, Nation, ServiceAccount
+from .models import ApiToken, AuditEntry, AuditSeal, Nation, ServiceAccount
 from .roles import Role
 from .tokens import revoke_token
 
@@ -120,3 +124,57 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AuditSeal)
+class AuditSealAdmin(AppendOnlyAdmin):
+    """The audit log's hash chain (nations/audit_chain.py): one link per sealed entry, in chain order."""
+
+    list_display = ["seq", "entry", "sealed_at", "hash_hex"]
+    list_select_related = ["entry"]
+
+    @admin.display(description="hash")
+    def hash_hex(self, seal) -> str:
+        return bytes(seal.hash).hex()
+
+
+# --- two-factor devices: administrators reset them, never read or set them ---------------------------------------
+# django-otp's own admins let an administrator type a user's secret (and so hold their second factor) and, unless
+# OTP_ADMIN_HIDE_SENSITIVE_DATA, read it back: here devices are listed and deleted only (deletions are audited,
+# nations/two_factor.py), and users enrol themselves.
+
+
+class ResetOnlyDeviceAdmin:
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        # without django-otp's pages that show a device's secret as a QR code (refused anyway when sensitive data
+        # is hidden): the model's list, view, delete and history pages only
+        return admin.ModelAdmin.get_urls(self)
+
+
+for _model in (TOTPDevice, StaticDevice):
+    _base = type(admin.site._registry[_model]) if admin.site.is_registered(_model) else admin.ModelAdmin
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, type(f"ResetOnly{_model.__name__}Admin", (ResetOnlyDeviceAdmin, _base), {}))
+
+
+@admin.action(description="Reset two-factor sign-in (remove app and backup codes) of the selected users")
+def reset_two_factor_action(modeladmin, request, queryset):
+    removed = 0
+    for user in queryset:
+        removed += two_factor.reset_two_factor(user=user, actor=request.user, reason="reset by an administrator")
+    modeladmin.message_user(
+        request,
+        f"Two-factor sign-in reset for {queryset.count()} user(s); {removed} device(s) removed.",
+        messages.SUCCESS,
+    )
+
+
+if admin.site.is_registered(User):
+    user_admin.actions = [*(user_admin.actions or []), reset_two_factor_action]

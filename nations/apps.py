@@ -6,6 +6,7 @@ class NationsConfig(AppConfig):
     verbose_name = "Nations and roles"
 
     def ready(self):
-        from . import audit  # models are loaded only once the app registry is ready
+        from . import audit, two_factor  # models are loaded only once the app registry is ready
 
         audit.connect_signals()
+        two_factor.connect_signals()

@@ -78,6 +78,25 @@ def _nation_id(nation) -> int | None:
     return nation.pk
 
 
+# Subjects that belong to one stock, by app_label.model: the entry follows that stock's visibility.  A discrepancy
+# about a request follows the request (seen by coordinators and both nations' officers), not a stock.
+_STOCK_OF: dict[str, Any] = {
+    "inventory.stock": lambda stock: stock.pk,
+    "inventory.movement": lambda movement: movement.stock_id,
+    "inventory.stockcount": lambda count: count.stock_id,
+    "coordination.discrepancy": lambda flag: flag.stock_id if flag.request_id is None else None,
+    "coordination.shortfall": lambda flag: flag.stock_id,
+}
+
+
+def subject_stock_id(obj) -> int | None:
+    """The stock an entry about `obj` concerns (``AuditEntry.stock``), or None."""
+    if obj is None:
+        return None
+    stock_of = _STOCK_OF.get(obj._meta.label_lower)
+    return stock_of(obj) if stock_of is not None else None
+
+
 def record(
     kind: str,
     *,
@@ -88,11 +107,13 @@ def record(
     details: dict[str, Any] | None = None,
     username: str | None = None,
     request=None,
+    stock_id: int | None = None,
 ) -> AuditEntry:
     """Write one entry.  Call it inside the transaction of the event, so both commit or neither does.
 
     `actor` defaults to the signed-in user of the request being served (None for jobs and commands);
-    `username` defaults to the actor's."""
+    `username` defaults to the actor's.  The entry names the stock its subject belongs to (`stock_id`, by default
+    from `obj`), and is visible to whoever may see that stock (``visibility.audit_entry``)."""
     if kind not in AuditKind.values:
         raise ValueError(f"unknown audit kind {kind!r}")
     request = request if request is not None else _current_request.get()
@@ -118,6 +139,7 @@ def record(
         details=details,
         ip_address=client_ip(request),
         path=(request.path[:300] if request is not None else ""),
+        stock_id=stock_id if stock_id is not None else subject_stock_id(obj),
     )
 
 
@@ -203,6 +225,38 @@ def stock_adjusted(movement) -> AuditEntry:
             "movement": movement.pk,
         },
     )
+
+
+# Query parameters of a read of the log that are not filters.
+_NOT_FILTERS = ("page", "format")
+
+
+def log_read(*, channel: str, query, entry: AuditEntry | None = None) -> AuditEntry:
+    """One read of the audit log (a page of the browser's list, an API list page, one API entry): one entry per
+    read, never per row, with the filters used.  The read follows what it read: one entry's stock, or, filtered by
+    one object, that object's stock (one query), so a coordinator is never told that someone looked into a stock
+    they may not see."""
+    filters = {key: values[0] if len(values) == 1 else values for key, values in query.lists() if values}
+    page = filters.pop("page", None)
+    for key in _NOT_FILTERS:
+        filters.pop(key, None)
+    details: dict[str, Any] = {"channel": channel, "filters": filters}
+    if page is not None:
+        details["page"] = page
+    stock_id = None
+    if entry is not None:
+        details["entry"] = entry.pk
+        stock_id = entry.stock_id
+        summary = f"Audit entry #{entry.pk} read ({channel})"
+    else:
+        if filters.get("object_id"):
+            named = AuditEntry.objects.filter(object_id=str(filters["object_id"]), stock__isnull=False)
+            if filters.get("object_type"):
+                named = named.filter(object_type__iexact=str(filters["object_type"]))
+            stock_id = named.values_list("stock_id", flat=True).first()
+        shown = ", ".join(f"{key}={value}" for key, value in sorted(filters.items()))
+        summary = f"Audit log read ({channel})" + (f": {shown}" if shown else "")
+    return record(AuditKind.AUDIT_READ, summary=summary, details=details, stock_id=stock_id)
 
 
 def count_decided(*, discrepancy, user, accepted: bool, movement=None, comment: str = "") -> AuditEntry:

@@ -1,9 +1,11 @@
-"""The sign-in forms: the portal's and the admin's."""
+"""The sign-in forms: the portal's and the admin's, and the two-factor code's."""
 
+from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.validators import MaxLengthValidator
+from django.utils.translation import gettext_lazy as _
 
 
 class UsernameLengthMixin:
@@ -27,3 +29,16 @@ class LoginForm(UsernameLengthMixin, AuthenticationForm):
 
 class AdminLoginForm(UsernameLengthMixin, AdminAuthenticationForm):
     pass
+
+
+class TwoFactorCodeForm(forms.Form):
+    """The code of the second step: six digits from the authenticator app, or a backup code."""
+
+    code = forms.CharField(
+        label=_("Code"),
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True, "spellcheck": "false"}
+        ),
+    )
+    next = forms.CharField(required=False, widget=forms.HiddenInput)

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -138,7 +140,9 @@ class AuditKind(models.TextChoices):
 
 
 class AuditEntryQuerySet(VisibleQuerySet):
-    """The whole log for administrators (superusers) and alliance coordinators; nothing for anyone else."""
+    """Entries follow their subject (``nations.access.visibility.audit_entry``): administrators read the whole log,
+    coordinators every entry but those about a stock they may not see, a nation's officers its entries about what
+    they may see; nobody else any."""
 
 
 class AuditEntry(models.Model):
@@ -175,6 +179,19 @@ class AuditEntry(models.Model):
     details = models.JSONField(default=dict, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     path = models.CharField(max_length=300, blank=True, help_text="The request path, when made over HTTP.")
+    # The stock the entry is about (its subject, or the subject's stock: a movement's, a count's, a discrepancy's),
+    # so the entry follows the stock's visibility in one condition.  No database constraint: the log keeps naming
+    # what it named, and nothing done to a stock ever reaches this append-only table.
+    stock = models.ForeignKey(
+        "inventory.Stock",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+        help_text="The stock the entry concerns, if any: the entry is visible to whoever may see it.",
+    )
 
     objects = AuditEntryQuerySet.as_manager()
 
@@ -193,3 +210,32 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind} {self.username or '-'}: {self.summary}"
+
+
+# The previous hash of the audit log's first link (nations/audit_chain.py).
+AUDIT_GENESIS = bytes(32)
+
+
+class AuditSeal(models.Model):
+    """One link of the audit log's hash chain: the entry sealed at position `seq` (1, 2, 3, ... without gaps, in the
+    order the sealer found the entries committed), `prev_hash` the hash of link `seq - 1` (32 zero bytes for the
+    first), `hash` the SHA-256 of the entry's canonical line chained on it (``nations.audit_chain``).
+
+    Append-only like the log itself: a trigger (migration 0007) refuses UPDATE and DELETE."""
+
+    seq = models.BigIntegerField(primary_key=True)
+    entry = models.OneToOneField(AuditEntry, on_delete=models.PROTECT, related_name="seal")
+    prev_hash = models.BinaryField(max_length=32)
+    hash = models.BinaryField(max_length=32)
+    sealed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["seq"]
+        constraints = [
+            models.CheckConstraint(condition=Q(seq__gte=1), name="audit_seal_seq_positive"),
+            models.CheckConstraint(condition=Exact(Length("prev_hash"), 32), name="audit_seal_prev_hash_sha256"),
+            models.CheckConstraint(condition=Exact(Length("hash"), 32), name="audit_seal_hash_sha256"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} entry {self.entry_id} {bytes(self.hash).hex()[:12]}"

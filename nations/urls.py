@@ -3,7 +3,7 @@ from django.urls import path, reverse_lazy
 
 from core.web import public_page
 
-from . import views
+from . import two_factor_views, views
 from .forms import LoginForm
 
 urlpatterns = [
@@ -21,5 +21,11 @@ urlpatterns = [
         name="password-change",
     ),
     path("password/done/", public_page(auth_views.PasswordChangeDoneView.as_view()), name="password-change-done"),
+    # two-factor sign-in (nations/two_factor.py): the signed-in user's own devices only
+    path("two-factor/", two_factor_views.account, name="two-factor"),
+    path("two-factor/verify/", two_factor_views.verify, name="two-factor-verify"),
+    path("two-factor/enrol/", two_factor_views.enrol, name="two-factor-enrol"),
+    path("two-factor/backup-codes/", two_factor_views.renew_backup_codes, name="two-factor-backup-codes"),
+    path("two-factor/remove/", two_factor_views.remove, name="two-factor-remove"),
     path("audit/", views.audit_log, name="audit-log"),
 ]

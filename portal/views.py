@@ -36,11 +36,12 @@ def _stock_context(request, stock, forms=None, outcome=None):
         "count_form": forms.get("count") or CountForm(),
         "settings_form": forms.get("settings")
         or StockSettingsForm(
+            stock=stock,
             initial={
                 "safety_level": stock.safety_level,
                 "daily_consumption": stock.daily_consumption,
-                "shared": stock.shared,
-            }
+                "releasable_to": [stock.releasable_to] if stock.shared else stock.releasable_to,
+            },
         ),
         "outcome": outcome,
     }
@@ -81,7 +82,7 @@ def _stock_action(request, pk, action: str):
     stock = visible_or_404(visible_stocks(request.user), pk=pk)
     access.require(request.user, f"stock.{'edit' if action == 'settings' else action}", stock)
     form_class = {"adjust": AdjustForm, "count": CountForm, "settings": StockSettingsForm}[action]
-    form = form_class(request.POST)
+    form = form_class(request.POST, stock=stock) if action == "settings" else form_class(request.POST)
     success = ""
     with service_action(request) as outcome:
         if not form.is_valid():

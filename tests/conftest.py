@@ -86,3 +86,13 @@ def _private_cache(settings):
 def _fast_passwords(settings):
     """Users made in tests hash their passwords with MD5: logins in milliseconds, not the production cost."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _two_factor_where_tested(request, settings):
+    """Two-factor sign-in is required by role only in tests marked ``two_factor`` (tests/nations/test_two_factor.py
+    and one browser test), which run with the production default.  Elsewhere nobody's role requires it, so the many
+    tests that sign liaison officers, coordinators and administrators in (``force_login``, the login page, the demo
+    in a browser) test what they are about; a user who has enrolled is still asked for a code everywhere."""
+    if not request.node.get_closest_marker("two_factor"):
+        settings.TWO_FACTOR_REQUIRED_ROLES = []

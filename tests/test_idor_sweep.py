@@ -41,6 +41,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
+from django.db.models import Q
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
@@ -49,6 +50,7 @@ from django.utils import timezone
 from coordination.models import Discrepancy, DiscrepancyKind, EventType, Notification, SupplyRequest
 from inventory.models import MovementKind, Stock, StockCount
 from inventory.services import adjust_stock, lock_stock, post_movement
+from nations import audit
 from nations.models import AuditEntry
 from nations.tokens import issue_token
 from tests.api.conftest import FUEL_NSN, build_scenario
@@ -112,6 +114,9 @@ KIND_KEY = {
     "webhook": "webhooks",
 }
 REFERENCE_KINDS = {"nation", "center", "item", "run"}  # every signed-in caller sees them
+# The sweep's audit entries: name -> (the nation it concerns, the scenario's stock it is about), filled from the
+# scenario's rows (``_build_sweep``).
+AUDIT_SUBJECTS: dict[str, tuple[str | None, str | None]] = {}
 
 
 def sees(role: str, kind: str, name: str) -> bool:
@@ -119,8 +124,14 @@ def sees(role: str, kind: str, name: str) -> bool:
         return False
     if kind in REFERENCE_KINDS:
         return True
-    if kind == "audit":  # the audit log: coordinators and administrators read every entry, nobody else any
-        return FACTS[role].coordinator
+    if kind == "audit":  # an entry follows its subject (issue 12, finding 3)
+        nation, stock = AUDIT_SUBJECTS[name]
+        if role == "superuser":  # administrators read every entry
+            return True
+        subject_seen = stock is None or sees(role, "stock", stock)
+        if FACTS[role].coordinator:  # every entry but those about a stock they may not see
+            return subject_seen
+        return nation in FACTS[role].officer and subject_seen  # officers: their nation's, about what they see
     if kind == "discrepancy" and name.startswith("c_"):  # the sweep's count discrepancies: seen with their stock
         return sees(role, "stock", name[2:])
     if kind == "notification":  # one's own only, whoever one is
@@ -174,8 +185,10 @@ def may(role: str, action: str, obj) -> bool | str:
         return bool(f.logistics)
     if action == "one_nation":  # registering a webhook: the logistics officers of exactly one nation
         return len(f.logistics) == 1
-    if action == "audit.read":  # the audit log's page: coordinators and administrators
-        return f.coordinator
+    if action == "audit.read":  # the audit log's page: administrators, coordinators, a nation's officers
+        return f.coordinator or bool(f.officer)
+    if action == "audit.export":  # the whole log for a SIEM: administrators only
+        return role == "superuser"
     raise ValueError(action)
 
 
@@ -316,9 +329,16 @@ ROUTES: dict[str, Route] = {
         "webhook-detail", "webhook", writes=(Write("PATCH", "visible", {"active": False}), Write("DELETE", "visible"))
     ),
     "/api/v1/webhooks/{obj}/deliveries/": Route("webhook-deliveries", "webhook"),
+    # a ping posts nowhere during the sweep (_no_budgets replaces the delivery's POST)
+    "/api/v1/webhooks/{obj}/ping/": Route("webhook-ping", "webhook", get="405", writes=(Write("POST", "visible"),)),
+    # names no delivery of the endpoint: 400 for whoever may act, 404 for whoever may not see the endpoint
+    "/api/v1/webhooks/{obj}/redeliver/": Route(
+        "webhook-redeliver", "webhook", get="405", writes=(Write("POST", "visible", {"delivery": 0}),)
+    ),
     f"/api/v1/sourcing/?nsn={FUEL_NSN}&quantity=10&destination=NAT-F": Route("sourcing", get="signed_in"),
     "/api/v1/audit-events/": Route("audit-event-list", get="signed_in"),  # empty for whoever may not read it
     "/api/v1/audit-events/{obj}/": Route("audit-event-detail", "audit"),
+    "/api/v1/audit-events/export/": Route("audit-event-export", get="audit.export"),  # streamed, every entry
     "/api/schema/": Route("schema", get="public"),  # the API's description, no data
     "/api/docs/": Route("api-docs", get="public"),
     "/api/redoc/": Route("api-redoc", get="public"),
@@ -331,6 +351,17 @@ ROUTES: dict[str, Route] = {
     # the signed-in user's own password (a POST needs the old password: the sweep's bodies never change it)
     "/password/": Route("password-change", get="signed_in"),
     "/password/done/": Route("password-change-done", get="signed_in"),
+    # two-factor sign-in, about the signed-in user's own devices (no nation's rows); the sweep's roles have none
+    # and, as everywhere but tests/nations/test_two_factor.py, no role requires one (tests/conftest.py).
+    "/two-factor/": Route("two-factor", get="signed_in"),
+    # nothing to verify: it sends whoever asks on (the dashboard, or the sign-in page); its rules are pinned in
+    # tests/nations/test_two_factor.py
+    "/two-factor/verify/": Route("two-factor-verify", get="public", writes=(Write("POST", "public"),)),
+    # an empty code is the form's error; the secret offered is kept in the session, not in a table
+    "/two-factor/enrol/": Route("two-factor-enrol", get="signed_in", writes=(Write("POST", "signed_in"),)),
+    # without a device verified in the session: back to the two-factor page, nothing changed
+    "/two-factor/backup-codes/": Route("two-factor-backup-codes", get="405", writes=(Write("POST", "signed_in"),)),
+    "/two-factor/remove/": Route("two-factor-remove", get="405", writes=(Write("POST", "signed_in"),)),
     # --- browser pages ----------------------------------------------------------------------------------------
     "/": Route("home", get="signed_in"),
     "/stocks/": Route("stock-list", get="signed_in"),
@@ -541,6 +572,18 @@ def _build_sweep() -> SimpleNamespace:
         request=r_ita,
     )
     adjust_stock(stock=m.stocks["deu_private"], delta=1, actor=users["deu_logistics"], reason="IDOR sweep: private")
+    # The log follows each entry's stock: FRA's private stock (its officers, not coordinators), DEU's (neither),
+    # DEU's shared fuel (coordinators, not FRA's officers: DEU's entry).
+    audit_entries = {"deu_private": AuditEntry.objects.filter(kind="stock.adjusted").latest("id")}
+    for name in ("fra_private", "deu_shared"):
+        stock = m.stocks[name]
+        audit_entries[name] = audit.record(
+            "stock.adjusted",
+            obj=stock,
+            nation=stock.nation,
+            actor=users[f"{stock.nation.code.lower()}_logistics"],
+            summary=f"Stock {stock.pk} adjusted by +0 to {stock.on_hand}: IDOR sweep",
+        )
 
     by_pk = lambda objects: [(name, str(obj.pk), obj) for name, obj in objects.items()]  # noqa: E731
     nations = {n.code: n for n in (world.fra, world.deu, world.ita)}
@@ -563,9 +606,15 @@ def _build_sweep() -> SimpleNamespace:
         "stock_key": [*[(name, "", s) for name, s in m.stocks.items()], ("ita_at_mlc_a_none", "", nobody)],
         "nation_key": [(code, "", n) for code, n in nations.items()],
         "center_or_all": [*[(code, "", c) for code, c in centers.items()], ("all centers", "", None)],
-        # entries the scenario wrote (role grants): the audit log's own rows
-        "audit": [(f"audit_{n}", str(e.pk), e) for n, e in enumerate(AuditEntry.objects.order_by("id")[:2])],
+        # entries the scenario wrote (role grants), and entries about a private and a shared stock
+        "audit": [
+            *[(f"audit_{n}", str(e.pk), e) for n, e in enumerate(AuditEntry.objects.order_by("id")[:2])],
+            *[(f"audit_{name}", str(e.pk), e) for name, e in audit_entries.items()],
+        ],
     }
+    stock_names = {s.pk: name for name, s in m.stocks.items()}
+    for name, _, entry in targets["audit"]:
+        AUDIT_SUBJECTS[name] = (entry.nation.code if entry.nation else None, stock_names.get(entry.stock_id))
     missing_ident = {"nation": "ZZZ", "center": "NO-SUCH", "item": "0000-00-000-0000"}
     for kind in (
         "stock",
@@ -640,6 +689,14 @@ def _no_budgets(settings):
     settings.WEBHOOK_ALLOWED_NETWORKS = ["192.0.2.0/24"]  # the webhook the sweep registers (TEST-NET-1)
 
 
+@pytest.fixture(autouse=True)
+def _no_deliveries_leave(monkeypatch):
+    """A ping sends its delivery at once: the sweep checks who may ask, and no delivery leaves the machine."""
+    from coordination import webhooks
+
+    monkeypatch.setattr(webhooks, "post", lambda target, *, body, headers: (204, ""))
+
+
 # --- ids in API answers ---------------------------------------------------------------------------------------------
 
 # Keys of an API answer that hold the id of an object of a kind of the sweep.
@@ -667,7 +724,7 @@ LIST_KINDS = {
     "webhook-list": "webhook",
     "audit-event-list": "audit",
 }
-NOT_ITS_KIND = {"webhook-deliveries"}  # answers with deliveries, not the webhook
+NOT_ITS_KIND = {"webhook-deliveries", "webhook-ping", "webhook-redeliver"}  # answer with deliveries
 
 
 def _hidden_ids(targets: dict, role: str) -> dict[str, set[str]]:
@@ -732,27 +789,33 @@ def client_for(sweep, role: str) -> Client:
 
 def _watched_models() -> list:
     """Every model of the portal's apps, and users and their groups (the grants).  Not API tokens, whose
-    last-use time is bookkeeping of authentication."""
-    from nations.models import ApiToken
+    last-use time is bookkeeping of authentication, nor the audit log's chain, which an export extends."""
+    from nations.models import ApiToken, AuditSeal
 
     portal = [m for label in ("nations", "inventory", "coordination") for m in apps.get_app_config(label).get_models()]
     User = get_user_model()
-    return [m for m in portal if m is not ApiToken] + [User, Group, User.groups.through]
+    return [m for m in portal if m not in (ApiToken, AuditSeal)] + [User, Group, User.groups.through]
+
+
+# Reads and exports of the audit log are recorded by design (a GET writes their entry): not a refused write's doing.
+RECORDED_READS = ("audit.read", "audit.exported")
 
 
 def database_state() -> dict:
     models = _watched_models()
     if connection.vendor == "postgresql":  # one statement: a digest of every watched table's rows
         quote = connection.ops.quote_name
+        reads = ", ".join(f"'{kind}'" for kind in RECORDED_READS)
         sql = " UNION ALL ".join(
             f"SELECT '{m._meta.db_table}', md5(coalesce(string_agg(r::text, '|' ORDER BY r::text), '')) "
-            f"FROM {quote(m._meta.db_table)} r"
+            f"FROM {quote(m._meta.db_table)} r" + (f" WHERE r.kind NOT IN ({reads})" if m is AuditEntry else "")
             for m in models
         )
         with connection.cursor() as cursor:
             cursor.execute(sql)
             return dict(cursor.fetchall())
-    return {m._meta.label: list(m._base_manager.order_by("pk").values_list()) for m in models}
+    rows = {m: m._base_manager.exclude(kind__in=RECORDED_READS) if m is AuditEntry else m._base_manager for m in models}
+    return {m._meta.label: list(rows[m].order_by("pk").values_list()) for m in models}
 
 
 # --- the sweep -----------------------------------------------------------------------------------------------
@@ -766,7 +829,9 @@ def send(client: Client, method: str, url: str, body, *, page: bool, htmx: bool 
         return client.generic(
             method, url, data=_form(body), content_type="application/x-www-form-urlencoded", headers=headers
         )
-    return client.generic(method, url, data=json.dumps(body), content_type="application/json")
+    # If-Match: * -- the sweep is about who may act, not about versions (428 for a missing one: tests/api/test_contract)
+    headers = {"If-Match": "*"} if method in ("PUT", "PATCH", "DELETE") else {}
+    return client.generic(method, url, data=json.dumps(body), content_type="application/json", headers=headers)
 
 
 def _form(body: dict) -> str:
@@ -1096,6 +1161,7 @@ def test_the_sweep_finds_a_write_without_its_permission_check(sweep, monkeypatch
 
 @pytest.mark.xdist_group("idor_sweep_api")
 def test_the_sweep_finds_nested_objects_shown_to_whoever_sees_their_container(sweep, monkeypatch):
+    from nations.access import visibility
     from nations.access.nested import Disclosure
 
     # the renderer of nested objects forgets visibility: whoever sees the container sees what it names
@@ -1104,10 +1170,29 @@ def test_the_sweep_finds_nested_objects_shown_to_whoever_sees_their_container(sw
     monkeypatch.setattr(Disclosure, "sees_related", lambda self, row, relation: True)
 
     ledger, _ = sweep_route(sweep, "/api/v1/movements/", "fra_logistics")
+    # and the log lists every entry to coordinators, as it did before entries followed their stock
+    monkeypatch.setitem(
+        visibility.CONDITIONS, "nations.auditentry", lambda p: Q() if p.coordinator else visibility.NOTHING
+    )
     audit_log, _ = sweep_route(sweep, "/audit/", "coordinator")
 
     assert any("the reference of request r_ita" in p for p in ledger), ledger
     assert any("stock deu_private in an audit entry" in p for p in audit_log), audit_log
+
+
+@pytest.mark.xdist_group("idor_sweep_api")
+def test_the_sweep_finds_an_audit_entry_about_a_stock_the_caller_may_not_see(sweep, monkeypatch):
+    from nations.access import visibility
+
+    # coordinators read every entry again, as before entries followed their stock (issue 12, finding 3)
+    monkeypatch.setitem(
+        visibility.CONDITIONS, "nations.auditentry", lambda p: Q() if p.coordinator else visibility.NOTHING
+    )
+
+    problems, _ = sweep_route(sweep, "/api/v1/audit-events/{obj}/", "coordinator")
+
+    assert any("on audit_deu_private: answered 200" in p for p in problems), problems
+    assert any("on audit_fra_private: answered 200" in p for p in problems), problems
 
 
 def test_the_sweep_finds_the_id_of_what_the_caller_may_not_see_in_an_api_answer():

@@ -194,10 +194,21 @@ def page_routes(world: World) -> list[tuple[str, str, object]]:
     return routes
 
 
+def is_for_administrators_only(view) -> bool:
+    """An API action declared for administrators only (``administrators_only=True``: the audit export).  Like the
+    admin site it reads every row, so it must refuse everyone else before reading any."""
+    return bool(getattr(view, "initkwargs", {}).get("administrators_only"))
+
+
 def unrestricted(world: World, routes) -> list[str]:
     failures = []
     for method, url, view in routes:
         if is_public(view):
+            continue
+        if is_for_administrators_only(view):
+            statuses = [_send(_client(user), method, url).status_code for user in (world.no_grants, world.coordinator)]
+            if statuses != [403, 403]:
+                failures.append(f"{method.upper()} {url} (for administrators only, answered {statuses})")
             continue
         restricted, statuses = reaches_restrict(world, method, url)
         if not restricted:

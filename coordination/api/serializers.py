@@ -5,9 +5,9 @@ from rest_framework import serializers
 
 from coordination.lifecycle import COMMENT, Input, Transition
 from coordination.models import (
+    SUBSCRIBABLE_EVENTS,
     Discrepancy,
     DiscrepancyResolution,
-    EventType,
     Notification,
     Priority,
     ReconciliationRun,
@@ -267,10 +267,10 @@ class NotificationSerializer(serializers.ModelSerializer):
 class WebhookEndpointSerializer(serializers.ModelSerializer):
     nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=[]),
+        child=serializers.ChoiceField(choices=SUBSCRIBABLE_EVENTS),
         required=False,
         allow_empty=True,
-        help_text="Event types to receive; empty or omitted: all.",
+        help_text="Event types to receive; empty or omitted: all (a ping is sent only on demand).",
     )
     secret = serializers.CharField(
         min_length=16,
@@ -284,11 +284,6 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
         model = WebhookEndpoint
         fields = ["id", "nation", "url", "events", "secret", "active", "created_at", "updated_at"]
         read_only_fields = ["id", "nation", "created_at", "updated_at"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["events"].child.choices = EventType.choices
-        self.fields["events"].child.choice_strings_to_values = {str(k): k for k, _ in EventType.choices}
 
     def validate_url(self, value):
         # on create and on update; each delivery checks again (coordination/webhook_targets.py)
@@ -318,3 +313,14 @@ class WebhookDeliverySerializer(serializers.ModelSerializer):
             "payload",
         ]
         read_only_fields = fields
+
+
+class RedeliverySerializer(serializers.Serializer):
+    delivery = serializers.IntegerField(help_text="The id of a past delivery of this endpoint (see deliveries/).")
+
+    def validate_delivery(self, value):
+        # only this endpoint's deliveries: another's answers the same as a missing one
+        delivery = self.context["endpoint"].deliveries.filter(pk=value).first()
+        if delivery is None:
+            raise serializers.ValidationError("This endpoint has no delivery with this id.", code="does_not_exist")
+        return delivery

@@ -1,6 +1,6 @@
 """Coordination API: supply requests and their lifecycle actions, flags, reconciliation runs, sourcing."""
 
-from django.db.models import Prefetch
+from django.db.models import Case, Prefetch, Value, When
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from coordination import lifecycle, services
 from coordination.filters import (
     DiscrepancyFilter,
+    NotificationFilter,
     ReconciliationRunFilter,
     ShortfallFilter,
     SupplyRequestFilter,
@@ -19,6 +20,7 @@ from coordination.lifecycle import Transition
 from coordination.models import (
     Discrepancy,
     Notification,
+    Priority,
     ReconciliationRun,
     RequestEvent,
     Shortfall,
@@ -28,7 +30,7 @@ from coordination.models import (
 from coordination.run_findings import disclose_findings
 from coordination.runs import start_reconciliation
 from coordination.sourcing import sourcing_options
-from core.api.base import ETagMixin, PortalGenericViewSet, etag_for
+from core.api.base import PortalGenericViewSet, etag_for
 from nations import access
 from nations.models import Nation
 
@@ -38,8 +40,16 @@ from . import serializers as s
 TIMELINE = Prefetch("events", queryset=RequestEvent.objects.select_related("actor"))
 
 
+# ?ordering=priority: urgent, then priority, then routine
+PRIORITY_RANK = Case(
+    When(priority=Priority.URGENT, then=Value(0)),
+    When(priority=Priority.PRIORITY, then=Value(1)),
+    default=Value(2),
+)
+
+
 class SupplyRequestViewSet(
-    ETagMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, PortalGenericViewSet
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, PortalGenericViewSet
 ):
     """Cross-nation supply requests.  Transitions are POSTs to ``/requests/{id}/{action}/``."""
 
@@ -47,7 +57,14 @@ class SupplyRequestViewSet(
         "requesting_nation", "supplying_nation", "source_center", "destination_center", "item", "created_by"
     )
     filterset_class = SupplyRequestFilter
-    ordering_fields = ["id", "created_at", "updated_at", "required_by", "priority"]
+    ordering_fields = {
+        "id": "id",
+        "created_at": "created_at",
+        "updated_at": "updated_at",
+        "required_by": "required_by",
+        "priority": PRIORITY_RANK,  # urgent first, not alphabetical
+        "status": "status",
+    }
     ordering = ["-id"]
 
     def get_queryset(self):
@@ -132,6 +149,8 @@ def _add_transition_actions(viewset) -> None:
 
 
 _add_transition_actions(SupplyRequestViewSet)
+# the POSTs whose answer is the request itself, with its new ETag (documented in the schema)
+SupplyRequestViewSet.etag_actions = ("create", *SupplyRequestViewSet.transition_actions)
 
 
 class FlagViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGenericViewSet):
@@ -182,14 +201,8 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Port
 
     queryset = Notification.objects.all()
     serializer_class = s.NotificationSerializer
+    filterset_class = NotificationFilter
     ordering = ["-id"]
-    filterset_fields = []
-
-    def get_queryset(self):
-        queryset = super().get_queryset()
-        if self.request.query_params.get("unread") in ("true", "1"):
-            queryset = queryset.filter(read_at__isnull=True)
-        return queryset
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
@@ -236,6 +249,25 @@ class WebhookEndpointViewSet(
         endpoint = self.get_object()
         page = self.paginate_queryset(endpoint.deliveries.order_by("-id"))
         return self.get_paginated_response(s.WebhookDeliverySerializer(page, many=True).data)
+
+    @extend_schema(request=None, responses={200: s.WebhookDeliverySerializer})
+    @action(detail=True, methods=["post"])
+    def ping(self, request, pk=None, format=None):
+        """Send the endpoint one signed test delivery (event `ping`) now and answer how it went: status,
+        the receiver's HTTP status or the class of error. One attempt, no retries."""
+        delivery = services.ping_webhook(endpoint=self.get_object(), actor=request.user)
+        return Response(s.WebhookDeliverySerializer(delivery).data)
+
+    @extend_schema(request=s.RedeliverySerializer, responses={202: s.WebhookDeliverySerializer})
+    @action(detail=True, methods=["post"])
+    def redeliver(self, request, pk=None, format=None):
+        """Send a past delivery of this endpoint again (`{"delivery": <id>}`): a new delivery with the same event
+        and payload, queued (202); follow it in `deliveries/`."""
+        endpoint = self.get_object()
+        serializer = s.RedeliverySerializer(data=request.data, context={"endpoint": endpoint})
+        serializer.is_valid(raise_exception=True)
+        again = services.redeliver_webhook(delivery=serializer.validated_data["delivery"], actor=request.user)
+        return Response(s.WebhookDeliverySerializer(again).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ReconciliationRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGenericViewSet):

@@ -12,13 +12,13 @@ The key is stored in the same transaction as the work it guards (table ``Idempot
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import timedelta
 
 from django.db import IntegrityError, connection, transaction
+from django.http import HttpResponse
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
-from rest_framework.utils.encoders import JSONEncoder
 
 from core.models import IdempotencyKey
 
@@ -47,8 +47,13 @@ def _advisory_lock(user_id: int, key: str) -> bool:
         return cursor.fetchone()[0]
 
 
-def _replay(row: IdempotencyKey) -> Response:
-    response = Response(row.response_body, status=row.status_code)
+def _replay(row: IdempotencyKey) -> HttpResponse:
+    """The first answer again, byte for byte: its body is stored as the JSON text it was sent as (``jsonb`` would
+    reorder its keys).  Rows stored as parsed JSON by an earlier release are rendered again."""
+    if isinstance(row.response_body, str):
+        response = HttpResponse(row.response_body.encode(), status=row.status_code, content_type="application/json")
+    else:
+        response = Response(row.response_body, status=row.status_code)
     for name, value in row.response_headers.items():
         response[name] = value
     response["Idempotent-Replayed"] = "true"
@@ -79,7 +84,8 @@ def run_idempotent(request, handler, *args, **kwargs) -> Response:
 
         response = handler(request, *args, **kwargs)
         if 200 <= response.status_code < 300:
-            body = json.loads(json.dumps(response.data, cls=JSONEncoder)) if response.data is not None else None
+            # the text DRF's JSONRenderer is about to send (same renderer, same settings): replayed as it is
+            body = JSONRenderer().render(response.data).decode() if response.data is not None else None
             headers = {h: response[h] for h in REPLAYED_HEADERS if response.has_header(h)}
             try:
                 with transaction.atomic():

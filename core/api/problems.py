@@ -1,7 +1,9 @@
 """Errors as ``application/problem+json`` (RFC 9457), for every failure the API can answer.
 
-Shape: ``{"type", "title", "status", "detail", "code"}`` and, for validation errors, ``"errors"``: a mapping
-of field name (or line index, for bulk payloads) to messages.
+Shape: ``{"type", "title", "status", "detail", "code"}`` and, for validation errors, ``"errors"``: always one
+flat list of ``{"field", "code", "message"}``, ``field`` a path into the request body (``quantity``,
+``lines[12].nsn``) or null for the body as a whole -- whichever serializer, service or nesting produced the error,
+so a client reads every error the same way.
 """
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -39,6 +41,15 @@ class PreconditionFailed(exceptions.APIException):
     default_code = "precondition_failed"
 
 
+class PreconditionRequired(exceptions.APIException):
+    status_code = 428
+    default_detail = (
+        "Say which version you change: send If-Match with the ETag of your last read (or If-Match: * to overwrite "
+        "whatever the version)."
+    )
+    default_code = "precondition_required"
+
+
 class UnprocessableContent(exceptions.APIException):
     status_code = status.HTTP_422_UNPROCESSABLE_ENTITY
     default_detail = "The request cannot be processed."
@@ -73,10 +84,40 @@ def problem(status_code: int, detail: str, code: str, errors=None, headers=None)
     )
 
 
-def _django_validation_errors(exc: DjangoValidationError):
+_WHOLE_BODY_KEYS = {"non_field_errors", "__all__"}
+
+
+def _join(path: str | None, key) -> str | None:
+    """The path of `key` inside `path`: ``lines`` + 3 -> ``lines[3]``, ``lines[3]`` + ``nsn`` -> ``lines[3].nsn``."""
+    if str(key) in _WHOLE_BODY_KEYS:
+        return path
+    if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+        return f"{path or ''}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def flat_errors(detail, path: str | None = None) -> list[dict]:
+    """DRF's nested error detail (dicts by field, lists by line, ``ErrorDetail`` leaves) as one flat list.
+    Recursive: the depth is the payload's, which the parser caps at 32 levels (core/api/parsers.py)."""
+    if isinstance(detail, dict):
+        return [error for key, value in detail.items() for error in flat_errors(value, _join(path, key))]
+    if isinstance(detail, list):
+        if any(isinstance(item, (dict, list)) for item in detail):  # one entry per line of a list payload
+            return [error for index, item in enumerate(detail) for error in flat_errors(item, _join(path, index))]
+        return [error for item in detail for error in flat_errors(item, path)]
+    return [{"field": path, "code": getattr(detail, "code", None) or "invalid", "message": str(detail)}]
+
+
+def _django_validation_errors(exc: DjangoValidationError) -> list[dict]:
     if hasattr(exc, "error_dict"):
-        return {field: [str(m) for e in errs for m in e.messages] for field, errs in exc.error_dict.items()}
-    return {"non_field_errors": exc.messages}
+        pairs = [(field, error) for field, errors in exc.error_dict.items() for error in errors]
+    else:
+        pairs = [(None, error) for error in exc.error_list]
+    return [
+        {"field": _join(None, field) if field else None, "code": error.code or "invalid", "message": message}
+        for field, error in pairs
+        for message in error.messages
+    ]
 
 
 def _flatten_detail(detail) -> str:
@@ -104,8 +145,7 @@ def exception_handler(exc, context):
         return None
     headers = {k: v for k, v in response.headers.items() if k.lower() in {"retry-after", "www-authenticate"}}
     if isinstance(exc, exceptions.ValidationError):
-        errors = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        return problem(400, "The request contains invalid data.", "invalid", errors, headers)
+        return problem(400, "The request contains invalid data.", "invalid", flat_errors(exc.detail), headers)
     code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
     if not isinstance(code, str):
         code = "error"

@@ -4,9 +4,11 @@ Every bound the database enforces is validated here too, so bad input answers 40
 
 from operator import attrgetter
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inventory.models import (
+    ALL,
     Item,
     LogisticsCenter,
     Movement,
@@ -42,6 +44,44 @@ class ItemSerializer(serializers.ModelSerializer):
         fields = ["nsn", "name", "supply_class", "unit_of_issue", "updated_at"]
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "enum": [ALL], "description": "Shared with every nation participating in the center."},
+            {
+                "type": "array",
+                "items": {"type": "string", "pattern": "^[A-Z]{3}$", "example": "DEU"},
+                "maxItems": 100,
+                "description": "REL TO these nations (their codes); [] is private.",
+            },
+        ]
+    }
+)
+class ReleasableToField(serializers.Field):
+    """A stock's release: "ALL", or the codes of the nations it is releasable to ([]: private).  Reads the list's
+    key through ``select_related("release_list")``: no query per row."""
+
+    default_error_messages = {"invalid": 'Give "ALL" or a list of nation codes.'}
+    MAX_NATIONS = 100
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", required=False, **kwargs)
+
+    def to_representation(self, stock):
+        return stock.releasable_to
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and data.strip().upper() == ALL:
+            return {"releasable_to": ALL}
+        if (
+            isinstance(data, list)
+            and len(data) <= self.MAX_NATIONS
+            and all(isinstance(code, str) and len(code) <= 16 for code in data)
+        ):
+            return {"releasable_to": data}
+        self.fail("invalid")
+
+
 class StockSerializer(serializers.ModelSerializer):
     nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
     center = serializers.SlugRelatedField(slug_field="code", read_only=True)
@@ -53,6 +93,10 @@ class StockSerializer(serializers.ModelSerializer):
     days_of_supply = serializers.DecimalField(max_digits=16, decimal_places=1, read_only=True, allow_null=True)
     safety_level = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, required=False)
     daily_consumption = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False)
+    shared = serializers.BooleanField(
+        required=False, help_text="True when shared with ALL (the older form of releasable_to; false keeps a list)."
+    )
+    releasable_to = ReleasableToField(help_text='"ALL", or the nation codes it is releasable to (REL TO); [] private.')
 
     class Meta:
         model = Stock
@@ -71,6 +115,7 @@ class StockSerializer(serializers.ModelSerializer):
             "daily_consumption",
             "days_of_supply",
             "shared",
+            "releasable_to",
             "updated_at",
         ]
         read_only_fields = ["id", "on_hand", "reserved", "updated_at"]

@@ -3,13 +3,13 @@
 The base viewset narrows each queryset to the caller's rows (``visible_to``): what a caller may not see is simply
 not there (404).  Reference data (nations, centers, items) is declared public."""
 
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from core.api.base import ETagMixin, PortalGenericViewSet
+from core.api.base import PortalGenericViewSet
 from inventory import services
 from inventory.filters import CenterFilter, ItemFilter, MovementFilter, NationFilter, StockFilter, StockReportFilter
 from inventory.models import CountSource, Item, LogisticsCenter, Movement, Stock, StockReport
@@ -58,23 +58,31 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGeneri
     ordering = ["nsn"]
 
 
-class StockViewSet(
-    ETagMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, PortalGenericViewSet
-):
-    """Stocks the caller may see.  PATCH changes planning figures (safety level, consumption, shared) only;
-    quantities change through movements, requests and counts."""
+class StockViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, PortalGenericViewSet):
+    """Stocks the caller may see.  PATCH changes planning figures (safety level, consumption) and the release
+    (``releasable_to``, or the older ``shared``) only; quantities change through movements, requests and counts."""
 
-    queryset = Stock.objects.select_related("nation", "center", "item")
+    queryset = Stock.objects.select_related("nation", "center", "item", "release_list")
     serializer_class = s.StockSerializer
     filterset_class = StockFilter
-    ordering_fields = ["id", "updated_at", "on_hand", "safety_level", "center__code", "item__nsn"]
+    ordering_fields = {
+        "id": "id",
+        "updated_at": "updated_at",
+        "on_hand": "on_hand",
+        "available": F("on_hand") - F("reserved"),
+        "safety_level": "safety_level",
+        "center": "center__code",
+        "nsn": "item__nsn",
+    }
     ordering = ["id"]
     http_method_names = ["get", "patch", "head", "options"]
 
+    def check_change_allowed(self, obj) -> None:
+        if not access.can(self.request.user, "stock.edit", obj):
+            raise PermissionDenied("Only the nation's logistics officers change a stock's planning figures.")
+
     def perform_update(self, serializer):
         stock = serializer.instance
-        if not access.can(self.request.user, "stock.edit", stock):
-            raise PermissionDenied("Only the nation's logistics officers change a stock's planning figures.")
         data = serializer.validated_data
         serializer.instance = services.update_stock_settings(
             stock=stock,
@@ -82,6 +90,7 @@ class StockViewSet(
             safety_level=data.get("safety_level"),
             daily_consumption=data.get("daily_consumption"),
             shared=data.get("shared"),
+            releasable_to=data.get("releasable_to"),
         )
 
 

@@ -23,7 +23,17 @@ from .profile import (
     profile,
     sees_everything,
 )
-from .rules import Party, Rule, can, holds_party, may_read_audit_log, refusal, register, require
+from .rules import (
+    Party,
+    Rule,
+    can,
+    holds_party,
+    may_export_audit_log,
+    may_read_audit_log,
+    refusal,
+    register,
+    require,
+)
 from .visibility import restrict
 
 __all__ = [
@@ -40,6 +50,7 @@ __all__ = [
     "grant_role",
     "holds_party",
     "is_coordinator",
+    "may_export_audit_log",
     "may_read_audit_log",
     "nation_ids_for",
     "profile",

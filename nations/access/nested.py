@@ -407,9 +407,10 @@ class AuditSubject:
 
 
 def audit_subject(disclosure: Disclosure, entry, *, links: Mapping[str, str] | None = None) -> AuditSubject:
-    """`entry` for this viewer: when they may not see its subject (a private stock's adjustment read by a
-    coordinator), no id, no reference, no summary or details that name it.  `links` maps a subject's label to
-    the URL name of its page."""
+    """`entry` for this viewer: when they may not see its subject, no id, no reference, no summary or details
+    that name it.  `links` maps a subject's label to the URL name of its page.  The log itself leaves out entries
+    about a stock the reader may not see (``visibility.audit_entry``); this is the second line of defence, for a
+    subject the entry's stock does not cover."""
     links = links or {}
     shown = disclosure.show_ref(
         entry.object_type, entry.object_id, text=entry.object_repr, url_name=links.get(entry.object_type)

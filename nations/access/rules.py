@@ -185,5 +185,14 @@ register(
 
 
 def may_read_audit_log(user) -> bool:
-    """Administrators (superusers) and alliance coordinators read the audit log; nobody else does."""
-    return sees_everything(user) or profile(user).coordinator
+    """Administrators (superusers), alliance coordinators and a nation's officers read the audit log (each the
+    entries ``visibility.audit_entry`` lets them see); nobody else does."""
+    if sees_everything(user):
+        return True
+    p = profile(user)
+    return p.coordinator or bool(p.officer_nations)
+
+
+def may_export_audit_log(user) -> bool:
+    """Only administrators export the whole audit log (the SIEM feed): it names every nation's private stock."""
+    return sees_everything(user)

@@ -7,13 +7,16 @@ the few nations and centers of the user's grants, so PostgreSQL answers from the
 
 Rules (PRODUCT.md, "Who may do what"):
 - stock: its nation's officers and systems; operators of its center; when shared, officers of nations
-  participating in that center, and coordinators (movements, counts and a stock's flags follow their stock);
+  participating in that center, and coordinators; when released to a list (REL TO), officers of the listed nations
+  wherever they take part (movements, counts and a stock's flags follow their stock);
 - request: officers of the requesting and the supplying nation, operators of its two centers, coordinators;
 - a center's pool flag: its operators, its participating nations' officers, coordinators;
 - stock reports: the reporting nation's officers, the center's operators, coordinators;
 - notifications: their addressee only; webhooks: the nation's logistics officers and system;
-- audit log: coordinators and administrators; reconciliation runs: every signed-in user (their counts of findings
-  narrowed to the flags the viewer may see: coordination/run_findings.py).
+- audit log: an entry follows its subject's stock (``AuditEntry.stock``): administrators read every entry,
+  coordinators every one but those about a stock they may not see, a nation's officers the entries of their nation
+  about what they may see; reconciliation runs: every signed-in user (their counts of findings narrowed to the
+  flags the viewer may see: coordination/run_findings.py).
 """
 
 from __future__ import annotations
@@ -57,6 +60,9 @@ def stock(p: AccessProfile, prefix: str = "") -> Q:
         terms.append(Q(**{f"{prefix}shared": True}))
     elif p.participating_centers:
         terms.append(Q(**{f"{prefix}shared": True, f"{prefix}center_id__in": sorted(p.participating_centers)}))
+    # released to a list naming one of the user's nations: an explicit release, wherever the nation takes part;
+    # not to coordinators as such (a REL TO list names the nations it is releasable to)
+    terms += _in(f"{prefix}release_list_id", p.release_lists)
     return any_of(terms)
 
 
@@ -114,8 +120,8 @@ def party_condition(p: AccessProfile, party: Party) -> Q:
 
 
 def shortfall(p: AccessProfile) -> Q:
-    """A stock's shortfall carries the stock's nation, center and shared flag: the stock's rule, with no join.
-    A pool's shortfall (unmet demand at a center) is seen by the center's operators, its participating nations'
+    """A stock's shortfall carries the stock's nation, center, shared flag and release list: the stock's rule,
+    with no join.  A pool's shortfall (unmet demand at a center) is seen by the center's operators, its participating nations'
     officers and coordinators."""
     if p.superuser:
         return EVERYTHING
@@ -149,7 +155,20 @@ def webhook(user) -> Q:
 
 
 def audit_entry(p: AccessProfile) -> Q:
-    return EVERYTHING if (p.superuser or p.coordinator) else NOTHING
+    """An audit entry follows the visibility of its subject: an entry about a stock (or a movement, a count, a
+    stock's flag: ``AuditEntry.stock``) is seen by whoever sees that stock -- the stock's own rule, reached through
+    the entry.  Administrators read every entry; coordinators every entry but those about a stock they may not see
+    (a nation's private stock); a nation's officers the entries of their nation whose subject they may see.  An
+    entry about a request names the side that acted (its nation), one of the request's two nations: the officers of
+    that nation see the request, so the nation term is the request's rule too.  Nobody else reads the log."""
+    if p.superuser:
+        return EVERYTHING
+    subject = Q(stock__isnull=True) | stock(p, "stock__")
+    if p.coordinator:
+        return subject
+    if p.officer_nations:
+        return Q(nation_id__in=sorted(p.officer_nations)) & subject
+    return NOTHING
 
 
 def reconciliation_run(user) -> Q:

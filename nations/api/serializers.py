@@ -31,8 +31,8 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def to_representation(self, entry):
-        """An entry whose subject the reader may not see (a private stock's adjustment read by a coordinator)
-        names no id or reference of it: neutral text instead (``nations.access.nested``)."""
+        """An entry whose subject the reader may not see names no id or reference of it: neutral text instead
+        (``nations.access.nested``; the list already leaves out entries about a stock the reader may not see)."""
         data = super().to_representation(entry)
         disclosure = caller_disclosure(self)
         if disclosure is None:

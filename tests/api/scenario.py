@@ -205,9 +205,12 @@ VISIBLE = {
         "webhooks": {"wh_ita"},
     },
 }
-# The audit log: its readers see every entry (the scenario writes them itself: role grants, tokens, sign-ins);
-# every other caller sees none.
+# The audit log follows its subjects: coordinators read every entry but those about a stock they may not see
+# (a nation's private stock); a nation's officers and system read their nation's entries; anyone else none.  The
+# scenario writes the entries itself (role grants, tokens, sign-ins); reads of the log are entries too and are left
+# out of the comparison (each list call writes one).
 AUDIT_READERS = {"coordinator"}
+AUDIT_NATION_READERS = {"fra_logistics": "FRA", "fra_liaison": "FRA", "fra_system": "FRA", "ita_system": "ITA"}
 # Reference data and reconciliation runs: every authenticated caller sees all of it.
 REFERENCE = {
     "nations": {"FRA", "DEU", "ITA"},

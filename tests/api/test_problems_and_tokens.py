@@ -67,9 +67,12 @@ def test_400_lists_the_errors_of_every_bad_field(world):
 
     problem = assert_rfc9457(response, 400, "invalid")
     errors = problem["errors"]
-    assert set(errors) == {"quantity", "supplying_nation", "priority", "justification"}
-    for messages in errors.values():
-        assert isinstance(messages, list) and messages and all(isinstance(m, str) and m for m in messages)
+    assert isinstance(errors, list)  # one flat shape for every error: field path, code, message
+    assert {e["field"] for e in errors} == {"quantity", "supplying_nation", "priority", "justification"}
+    for error in errors:
+        assert set(error) == {"field", "code", "message"}
+        assert isinstance(error["message"], str) and error["message"] and error["code"]
+    assert {e["code"] for e in errors if e["field"] == "justification"} == {"required"}
 
 
 def test_400_for_bad_lines_of_a_bulk_report_names_each_line_and_records_nothing(world):
@@ -85,7 +88,7 @@ def test_400_for_bad_lines_of_a_bulk_report_names_each_line_and_records_nothing(
     )
 
     problem = assert_rfc9457(response, 400, "invalid")
-    assert set(problem["errors"]) == {"lines[1].nsn", "lines[2].nsn"}
+    assert {e["field"] for e in problem["errors"]} == {"lines[1].nsn", "lines[2].nsn"}
     assert not StockCount.objects.exists()
 
 
@@ -332,3 +335,34 @@ def test_a_token_granted_a_role_later_sees_it_without_a_new_token(world):
     assert client.get(f"/api/v1/requests/{request.pk}/").status_code == 404
     access.grant_role(newcomer, Role.LOGISTICS, world.fra)
     assert client.get(f"/api/v1/requests/{request.pk}/").status_code == 200
+
+
+def test_line_errors_found_by_the_serializer_have_the_same_flat_shape_as_those_found_by_the_service(world):
+    # a quantity that is not a number is the serializer's error (nested under lines/0 in DRF's own shape)
+    client = token_client(world.users["deu_logistics"])
+    response = client.post(
+        "/api/v1/stock-reports/",
+        {"nation": "DEU", "center": "MLC-A", "lines": [{"nsn": FUEL_NSN, "quantity": "many"}]},
+        format="json",
+    )
+
+    problem = assert_rfc9457(response, 400, "invalid")
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("lines[0].quantity", "invalid")]
+    assert not StockCount.objects.exists()
+
+
+def test_an_error_about_the_body_as_a_whole_has_a_null_field():
+    from rest_framework.exceptions import ErrorDetail
+
+    from core.api.problems import flat_errors
+
+    detail = {
+        "non_field_errors": [ErrorDetail("Pick one.", code="invalid")],
+        "lines": [{}, {"nsn": [ErrorDetail("Unknown.", code="does_not_exist")]}],
+        "tags": {2: [ErrorDetail("Too long.", code="max_length")]},
+    }
+    assert flat_errors(detail) == [
+        {"field": None, "code": "invalid", "message": "Pick one."},
+        {"field": "lines[1].nsn", "code": "does_not_exist", "message": "Unknown."},
+        {"field": "tags[2]", "code": "max_length", "message": "Too long."},
+    ]

@@ -102,7 +102,7 @@ def test_a_change_in_the_browser_says_who_made_it(world):
     client = Client()
     client.force_login(officer)
     response = client.post(
-        f"/stocks/{stock.pk}/settings/", {"safety_level": "12", "daily_consumption": "1", "shared": "on"}
+        f"/stocks/{stock.pk}/settings/", {"safety_level": "12", "daily_consumption": "1", "releasable_to": "ALL"}
     )
     assert response.status_code in (200, 302)
     after = history.StockSettingsEvent.objects.filter(pgh_obj_id=stock.pk, pgh_label="settings_to").get()

@@ -182,16 +182,19 @@ def test_demo_logistics_officer_sees_own_stock_and_no_other_nations_private_stoc
     assert browser.stock_count("?nation=FRA") > 0
     # The demo data does hold German private stock, so an empty answer proves the restriction.
     assert _counts(smoke_env)["deu_private"] > 0
-    assert browser.stock_count("?nation=DEU&shared=false") == 0
-    # Every private stock the officer sees is French; other nations' stock appears only when shared.
-    assert browser.stock_count("?shared=false") == browser.stock_count("?shared=false&nation=FRA")
+    assert browser.stock_count("?nation=DEU&marking=private") == 0
+    # Every private stock the officer sees is French; other nations' stock appears only when shared with ALL or
+    # released to FRA (the demo releases some German stock at MLC-CENTRAL to FRA and NLD).
+    assert browser.stock_count("?marking=private") == browser.stock_count("?marking=private&nation=FRA")
+    assert browser.stock_count("?nation=DEU&marking=rel_to") == browser.stock_count("?nation=DEU&releasable_to=FRA")
 
     _, _, page = browser.open("/stocks/")
     rows = re.findall(
-        r"<tr[^>]*>\s*<td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>.*?<td[^>]*>(yes|no)</td>\s*</tr>", page, re.DOTALL
+        r"<tr[^>]*>\s*<td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>.*?<td[^>]*>([^<]*)</td>\s*</tr>", page, re.DOTALL
     )
     assert rows, "the stock table should list rows"
-    assert all(nation == "FRA" or shared == "yes" for _center, nation, shared in rows), rows
+    markings = {"Shared (ALL)"} | {m for _c, _n, m in rows if m.startswith("REL TO") and "FRA" in m}
+    assert all(nation == "FRA" or marking in markings for _center, nation, marking in rows), rows
 
 
 def test_seed_demo_if_empty_leaves_a_seeded_database_alone(portal, smoke_env):

@@ -80,13 +80,29 @@ def test_deeply_nested_json_is_a_400_problem_saying_the_body_cannot_be_read(worl
     assert "nested" in body["detail"].lower()
 
 
-def test_the_api_still_reads_json_forms_and_multipart(world):
-    # hardening JSON keeps the parsers the API had: form data and multipart still reach the serializer
+def test_the_api_reads_json_only_and_answers_415_problem_to_forms_and_multipart(world):
+    # one body type in the contract: a generated client never sends multipart by mistake and succeeds
     client = token_client(world.users["fra_system"])
-    for fmt in ("json", "multipart"):
+    response = client.post("/api/v1/requests/", {"requesting_nation": "FRA"}, format="json")
+    assert response.status_code == 400
+    assert "requesting_nation" not in str(response.json().get("errors", [])), response.json()
+    before = _request_count()
+    for fmt in ("multipart",):
         response = client.post("/api/v1/requests/", {"requesting_nation": "FRA"}, format=fmt)
-        assert response.status_code == 400, fmt
-        assert "requesting_nation" not in response.json().get("errors", {}), (fmt, response.json())
+        assert response.status_code == 415, fmt
+        assert response["Content-Type"] == PROBLEM_JSON
+    form = client.generic(
+        "POST", "/api/v1/requests/", "requesting_nation=FRA", content_type="application/x-www-form-urlencoded"
+    )
+    assert form.status_code == 415
+    assert form.json()["code"] == "unsupported_media_type"
+    assert _request_count() == before
+
+
+def _request_count() -> int:
+    from coordination.models import SupplyRequest
+
+    return SupplyRequest.objects.count()
 
 
 def test_nesting_the_parser_could_build_is_refused_past_the_cap_too(world):

@@ -403,7 +403,7 @@ def test_a_bad_endpoint_is_refused(world, payload, field):
     payload.setdefault("secret", SECRET)
     response = token_client(world.users["fra_system"]).post(HOOKS, payload, format="json")
     assert response.status_code == 400
-    assert field in response.json()["errors"]
+    assert {e["field"].partition("[")[0] for e in response.json()["errors"]} == {field}  # events[0]: which one
     assert not WebhookEndpoint.objects.exists()
 
 
@@ -641,3 +641,74 @@ def test_an_endpoints_deliveries_are_listed(world, receiver_factory, django_capt
     assert rows[0]["payload"]["event"] == "request.approved"
     assert rows[1]["last_error"] == "HTTP 500" and rows[1]["next_attempt_at"] is not None
     assert response.json()["count"] == 2
+
+
+# --- ping and redelivery (the webhooks' own contract) -------------------------------------------------------------
+
+
+def test_a_ping_reaches_the_receiver_signed_and_answers_how_it_went(world, receiver):
+    endpoint = register(world, url=receiver.url)
+
+    response = token_client(world.users["fra_system"]).post(f"{HOOKS}{endpoint.pk}/ping/")
+
+    assert response.status_code == 200, response.content
+    delivery = response.json()
+    assert (delivery["event"], delivery["status"], delivery["last_status_code"]) == ("ping", "delivered", 200)
+    [sent] = receiver.received
+    assert sent["headers"]["X-Alliance-Event"] == "ping"
+    assert sent["headers"]["X-Alliance-Delivery"] == str(delivery["id"])
+    assert verify(SECRET, sent["headers"][SIGNATURE_HEADER], sent["body"])
+    body = json.loads(sent["body"])
+    assert body["event"] == "ping" and body["data"] == {"endpoint": endpoint.pk, "nation": "FRA", "url": receiver.url}
+
+
+def test_a_failed_ping_says_why_and_is_not_retried(world, receiver_factory):
+    receiver = receiver_factory(500)
+    endpoint = register(world, url=receiver.url)
+
+    delivery = token_client(world.users["fra_system"]).post(f"{HOOKS}{endpoint.pk}/ping/").json()
+
+    assert (delivery["status"], delivery["last_status_code"], delivery["last_error"]) == ("failed", 500, "HTTP 500")
+    assert delivery["next_attempt_at"] is None and len(receiver.received) == 1
+
+
+def test_a_ping_is_not_an_event_one_subscribes_to(world, receiver):
+    response = token_client(world.users["fra_system"]).post(
+        HOOKS, {"url": receiver.url, "secret": SECRET, "events": ["ping"]}, format="json"
+    )
+    assert response.status_code == 400
+    assert not WebhookEndpoint.objects.exists()
+
+
+def test_a_past_delivery_is_sent_again_as_a_new_delivery_with_the_same_body(world, receiver_factory):
+    receiver = receiver_factory(500)
+    endpoint = register(world, url=receiver.url)
+    client = token_client(world.users["fra_system"])
+    first = client.post(f"{HOOKS}{endpoint.pk}/ping/").json()
+    assert first["status"] == "failed"
+
+    response = client.post(f"{HOOKS}{endpoint.pk}/redeliver/", {"delivery": first["id"]}, format="json")
+
+    assert response.status_code == 202, response.content
+    again = response.json()
+    assert again["id"] != first["id"] and again["payload"] == first["payload"] and again["event"] == "ping"
+    attempt_delivery(again["id"])  # what the queued task does (the worker is not part of this test)
+    assert [json.loads(r["body"]) for r in receiver.received] == [first["payload"], first["payload"]]
+    assert WebhookDelivery.objects.get(pk=again["id"]).status == "delivered"
+
+
+def test_another_nations_deliveries_cannot_be_redelivered_or_pinged(world, receiver):
+    endpoint = register(world, url=receiver.url)
+    delivery = token_client(world.users["fra_system"]).post(f"{HOOKS}{endpoint.pk}/ping/").json()
+    ita = token_client(world.users["ita_system"])
+
+    assert ita.post(f"{HOOKS}{endpoint.pk}/ping/").status_code == 404
+    redeliver = {"delivery": delivery["id"]}
+    assert ita.post(f"{HOOKS}{endpoint.pk}/redeliver/", redeliver, format="json").status_code == 404
+    # a delivery of another endpoint, named through one's own endpoint: as if it did not exist
+    own = register(world, user="ita_system", url=receiver.url)
+    refused = ita.post(f"{HOOKS}{own.pk}/redeliver/", redeliver, format="json")
+    missing = ita.post(f"{HOOKS}{own.pk}/redeliver/", {"delivery": 10**9}, format="json")
+    assert refused.status_code == missing.status_code == 400
+    assert refused.json()["errors"] == missing.json()["errors"]
+    assert WebhookDelivery.objects.count() == 1

@@ -103,7 +103,7 @@ def test_anonymous_callers_may_not_start_a_run(world):
 def test_an_unknown_center_is_a_validation_error(world, as_user):
     response = as_user("coordinator").post(RUNS, {"center": "NOWHERE"}, format="json")
     assert response.status_code == 400
-    assert "center" in response.json()["errors"]
+    assert "center" in {e["field"] for e in response.json()["errors"]}
     assert not ReconciliationRun.objects.exists()
 
 

@@ -4,8 +4,8 @@ object, nested ones too"; issue 12, findings 2 and 3).
 Scenario (``tests/api/conftest.py``): DEU shares fuel at MLC-A, where FRA takes part; ITA asks DEU for fuel from
 MLC-A.  FRA's officers see DEU's shared stock and so its ledger, but not ITA's request: the transfer shows as
 "transfer to another nation", without its reference, reason or the DEU officer who dispatched it.  Coordinators
-read the audit log but not DEU's private stock: an entry about its adjustment names neither the stock nor the
-reason.
+read the audit log but not DEU's private stock: the log leaves out the entry about its adjustment, and were one
+shown, it would name neither the stock nor the reason.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from coordination.models import EventType, Notification, SupplyRequest
 from inventory.models import Movement, Stock
 from inventory.services import adjust_stock
 from nations.access import restrict
-from nations.access.nested import NEUTRAL_ACTOR, Disclosure, matches, neutral_text
+from nations.access.nested import NEUTRAL_ACTOR, Disclosure, audit_subject, matches, neutral_text
 from nations.access.visibility import condition_for
+from nations.models import AuditEntry
 from tests.api.conftest import build_scenario, session_client
 
 pytestmark = pytest.mark.django_db
@@ -139,12 +140,7 @@ def test_a_coordinators_audit_log_names_no_private_stock_adjustment_api(world, p
     response = session_client(world.users["coordinator"]).get("/api/v1/audit-events/?kind=stock.adjusted")
 
     assert response.status_code == 200
-    entries = response.json()["results"]
-    entry = next(e for e in entries if e["kind"] == "stock.adjusted")
-    assert entry["object_id"] == ""
-    assert entry["object_repr"] == PRIVATE_STOCK
-    assert PRIVATE_STOCK in entry["summary"]
-    assert entry["details"] == {}
+    assert [e for e in response.json()["results"] if e["kind"] == "stock.adjusted"] == []
     body = response.content.decode()
     assert SECRET_REASON not in body
     assert f"Stock {stock.pk} " not in body
@@ -159,7 +155,17 @@ def test_a_coordinators_audit_log_page_names_no_private_stock_adjustment(world, 
     body = response.content.decode()
     assert SECRET_REASON not in body
     assert f"Stock {stock.pk} " not in body
-    assert PRIVATE_STOCK in body
+
+
+def test_an_entry_whose_subject_the_reader_may_not_see_is_rendered_neutral(world, private_adjustment):
+    """The second line of defence, should an entry about a private stock reach a coordinator's page."""
+    entry = AuditEntry.objects.get(kind="stock.adjusted", object_id=str(world.stocks["deu_private"].pk))
+
+    subject = audit_subject(Disclosure(world.users["coordinator"]), entry)
+
+    assert subject.hidden and subject.object_id == "" and str(subject.object_repr) == PRIVATE_STOCK
+    assert PRIVATE_STOCK in str(subject.summary) and SECRET_REASON not in str(subject.summary)
+    assert subject.details == {}
 
 
 def test_a_coordinator_reads_a_shared_stocks_adjustment_in_full(world):

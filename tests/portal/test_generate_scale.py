@@ -14,7 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from coordination.models import Discrepancy, DiscrepancyKind, RequestEvent, RequestStatus, SupplyRequest
-from inventory.models import Item, LogisticsCenter, Movement, Stock, StockCount
+from inventory.models import Item, LogisticsCenter, Movement, ReleaseList, Stock, StockCount
 from nations import access
 from nations.models import Nation, ServiceAccount
 from portal.management.commands.generate_scale import ScaleSpec, generate_scale
@@ -86,6 +86,13 @@ def test_small_run_writes_the_sizes_asked_for_with_consistent_ledgers_except_the
 
     # constraints of the model hold (the database enforces them; this says the data is not degenerate either)
     assert Stock.objects.filter(shared=True).exists() and Stock.objects.filter(shared=False).exists()
+    # about 5% released to named lists, every nation on a list, no owner on its own
+    released = Stock.objects.filter(release_list__isnull=False)
+    assert released.count() == summary.released_stocks and 0.02 < summary.released_stocks / summary.stocks < 0.08
+    assert set(Nation.objects.values_list("pk", flat=True)) == set(
+        ReleaseList.nations.through.objects.values_list("nation_id", flat=True)
+    )
+    assert not released.filter(release_list__nations=F("nation")).exists()
     assert Stock.objects.below_safety().exists()
     assert Stock.objects.filter(daily_consumption=0).exists()
     assert Stock.objects.exclude(daily_consumption=0).exists()

@@ -197,6 +197,19 @@ def test_stocks_carry_planning_figures_some_below_safety_some_shared(seeded):
 
 
 @pytest.mark.django_db
+def test_a_few_stocks_are_released_to_named_nations_and_audited(seeded):
+    from nations.models import AuditEntry, AuditKind
+
+    released = Stock.objects.filter(release_list__isnull=False).select_related("nation", "release_list")
+    assert 8 <= released.count() <= 12
+    assert not released.filter(shared=True).exists()
+    assert all(s.nation.code not in s.release_list.codes for s in released)  # the owner is never listed
+    # GBR's national stock at Bicester is released to the USA, which does not take part there
+    assert released.filter(center__code="GBR-BICESTER", release_list__key="USA").exists()
+    assert AuditEntry.objects.filter(kind=AuditKind.STOCK_RELEASED).count() >= released.count()
+
+
+@pytest.mark.django_db
 def test_demo_users_log_in_and_hold_their_roles(seeded):
     expected = {"coordinator": [("Alliance coordinator", "alliance")]}
     for code in Nation.objects.values_list("code", flat=True):

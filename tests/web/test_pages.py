@@ -231,6 +231,7 @@ CSV_HEADER = [
     "daily_consumption",
     "shared",
     "updated_at",
+    "releasable_to",
 ]
 
 
@@ -269,6 +270,7 @@ def test_csv_export_follows_the_filters_and_writes_plain_numbers(world, browser)
             "1250.50",
             "yes",
             rows[1][12],
+            "ALL",
         ]
     ]
 

@@ -17,7 +17,7 @@ ACTIONS = {"adjust": "stock-adjust", "count": "stock-count", "settings": "stock-
 VALID = {
     "adjust": {"delta": "-5", "reason": "Damaged in transit"},
     "count": {"counted_quantity": "48", "note": ""},
-    "settings": {"safety_level": "20", "daily_consumption": "2.50", "shared": "on"},
+    "settings": {"safety_level": "20", "daily_consumption": "2.50", "releasable_to": "ALL"},
 }
 
 
@@ -118,7 +118,7 @@ def test_settings_change_the_planning_figures_and_sharing_only(world, browser):
     assert response.status_code == 200
     stock.refresh_from_db()
     assert (stock.safety_level, stock.daily_consumption, stock.shared, stock.on_hand) == (20, Decimal("2.50"), True, 50)
-    # unticking shared takes it out of the pool again
+    # choosing nothing takes it out of the pool again (private)
     browser("fra_logistics").post(
         reverse("stock-settings", args=[stock.pk]), {"safety_level": "20", "daily_consumption": "2.50"}, headers=HTMX
     )

@@ -13,7 +13,9 @@ What it writes (all in one transaction: on any error nothing is left behind):
 - supply requests in every status with their timelines; approved ones reserve at the supplier's stock, dispatched
   ones are a transfer-out movement there, received ones a transfer-in at the requester's stock;
 - physical counts of some stocks, safety levels and consumption rates (some below safety, some at it exactly,
-  some with zero consumption, some with few days of supply), some stocks shared with the alliance pool;
+  some with zero consumption, some with few days of supply), some stocks shared with the alliance pool and some
+  (``RELEASED_FRACTION``) released to named lists of nations (REL TO), from a second RNG so that every other row is
+  the same as without releases;
 - and a few *deliberate* inconsistencies of every kind reconciliation looks for, listed in the summary it prints:
   on_hand that differs from the ledger, reserved that differs from the approved requests, counts that differ from
   the book balance at the count's time, approved requests not dispatched within ``DISPATCH_OVERDUE_DAYS``, short
@@ -57,7 +59,7 @@ from coordination.models import (
     SupplyRequest,
 )
 from inventory.ledger import BROKEN_LINK, GENESIS, HASH_MISMATCH, HEAD_MISMATCH, canonical_line, epoch_microseconds
-from inventory.models import Item, LogisticsCenter, Movement, Stock, StockCount
+from inventory.models import Item, LogisticsCenter, Movement, ReleaseList, Stock, StockCount
 from nations.access import grant_role
 from nations.models import Nation, ServiceAccount
 from nations.roles import Role
@@ -189,6 +191,10 @@ PATHS = {
 
 BASE_SPAN_DAYS = 150  # ordinary ledger activity, before the window in which the requests happen
 NULL = "\\N"
+# Of all stocks, those released to a named list of nations (REL TO), drawn among the private ones; the lists are few
+# (bilateral releases and small coalitions), as the access profile names those of a user's nations.
+RELEASED_FRACTION = 0.05
+RELEASE_LISTS = 40
 
 
 @dataclass
@@ -242,6 +248,8 @@ class ScaleSummary:
     groups: int = 0
     stocks: int = 0
     shared_stocks: int = 0
+    released_stocks: int = 0
+    release_lists: int = 0
     movements: int = 0
     counts: int = 0
     requests: int = 0
@@ -264,7 +272,8 @@ class ScaleSummary:
         return [
             f"{self.nations} nations, {self.centers} centers ({self.participations} participations), "
             f"{self.items:,} items, {self.users} users in {self.groups} role groups",
-            f"{self.stocks:,} stocks ({self.shared_stocks:,} shared), {self.movements:,} movements, "
+            f"{self.stocks:,} stocks ({self.shared_stocks:,} shared, {self.released_stocks:,} released to "
+            f"{self.release_lists} named lists), {self.movements:,} movements, "
             f"{self.counts:,} physical counts",
             f"{self.requests:,} requests ({statuses}), {self.request_events:,} timeline events",
             "deliberate inconsistencies: "
@@ -300,6 +309,8 @@ class ScaleGenerator:
         spec.validate()
         self.spec = spec
         self.rng = random.Random(spec.seed)
+        # its own generator: releases leave every other random choice, and so every other row, as they were
+        self.release_rng = random.Random(f"{spec.seed}:releases")
         self.log = log or (lambda message: None)
         self.summary = ScaleSummary()
         overdue_days = max(int(getattr(settings, "DISPATCH_OVERDUE_DAYS", 3)), 1)
@@ -368,6 +379,25 @@ class ScaleGenerator:
         self.summary.participations = sum(len(p) for p in self.participants)
 
         self.item_class = rng.choices(range(len(ITEM_CLASSES)), weights=CLASS_WEIGHTS, k=spec.items)
+        self.plan_release_lists()
+
+    def plan_release_lists(self) -> None:
+        """A few lists of one to four nations, every nation on at least one (each receives some releases: the
+        benchmarks' users then have lists in their access rule); per nation, the lists that do not name it (a
+        stock's owner is never on its own list)."""
+        rng, n = self.release_rng, self.spec.nations
+        everyone = rng.sample(range(n), n)
+        lists: set[tuple[int, ...]] = {tuple(sorted(everyone[i : i + 2])) for i in range(0, n, 2)}
+        for _ in range(RELEASE_LISTS * 20):  # bounded: few nations allow few distinct lists
+            if len(lists) >= RELEASE_LISTS:
+                break
+            size = min(rng.choice((1, 2, 2, 2, 3, 3, 4)), n - 1)
+            lists.add(tuple(sorted(rng.sample(range(n), size))))
+        self.release_lists = sorted(lists)
+        self.lists_without = [
+            [i for i, members in enumerate(self.release_lists) if ni not in members] for ni in range(n)
+        ]
+        self.summary.release_lists = len(self.release_lists)
 
     def plan_stocks(self) -> None:
         """Which (nation, center, item) triples hold stock, in a shuffled order (ids say nothing about place)."""
@@ -528,6 +558,21 @@ class ScaleGenerator:
             )
         LogisticsCenter.objects.bulk_create(centers)
         self.center_codes = [center.code for center in centers]
+        codes = [row[0] for row in self.nation_rows]
+        ReleaseList.objects.bulk_create(
+            [
+                ReleaseList(id=i + 1, key=ReleaseList.key_of(codes[ni] for ni in members))
+                for i, members in enumerate(self.release_lists)
+            ]
+        )
+        listed = ReleaseList.nations.through
+        listed.objects.bulk_create(
+            [
+                listed(releaselist_id=i + 1, nation_id=ni + 1)
+                for i, members in enumerate(self.release_lists)
+                for ni in members
+            ]
+        )
         through = LogisticsCenter.participants.through
         through.objects.bulk_create(
             [
@@ -670,7 +715,9 @@ class ScaleGenerator:
         out: list[str] = []
         movement_id = 0
         count_id = 0
-        shared_total = 0
+        shared_total = released_total = 0
+        released = self.release_rng.random
+        release_chance = RELEASED_FRACTION / 0.7  # among the private stocks (70%): RELEASED_FRACTION of all
         summary = self.summary
 
         for idx in range(stocks):
@@ -804,9 +851,15 @@ class ScaleGenerator:
                 daily = f"{available / (20 + r() * 160):.2f}"
             shared = r() < 0.3
             shared_total += shared
+            release_list = NULL
+            if not shared and released() < release_chance and self.lists_without[nation]:
+                choices = self.lists_without[nation]
+                release_list = choices[int(released() * len(choices))] + 1
+                released_total += 1
             stock_buffer.append(
                 f"{stock_id}\t{nation + 1}\t{center + 1}\t{item + 1}\t{on_hand}\t{reserved}\t{safety}\t{daily}\t"
-                f"{'t' if shared else 'f'}\t{ts[moves[0][0]]}:00+00\t{ts[moves[-1][0]]}:00+00\t\\\\x{head}\n"
+                f"{'t' if shared else 'f'}\t{ts[moves[0][0]]}:00+00\t{ts[moves[-1][0]]}:00+00\t\\\\x{head}\t"
+                f"{release_list}\n"
             )
             if len(out) >= 20_000:
                 yield "".join(out)
@@ -823,6 +876,7 @@ class ScaleGenerator:
         self.count_lines.append("".join(count_buffer))
         summary.stocks = stocks
         summary.shared_stocks = shared_total
+        summary.released_stocks = released_total
         summary.movements = movement_id
         summary.counts = count_id
         summary.reservation_mismatch_stock_ids.sort()
@@ -977,6 +1031,7 @@ class ScaleGenerator:
                         "created_at",
                         "updated_at",
                         "ledger_head",
+                        "release_list_id",
                     ],
                     self.stock_lines,
                 )
@@ -1034,7 +1089,7 @@ class ScaleGenerator:
                     _restore_secondary_structures(cursor, table_saved)
                 mark = phase("indexes and foreign keys", mark)
                 for statement in connection.ops.sequence_reset_sql(
-                    no_style(), [Nation, LogisticsCenter, Item, *tables]
+                    no_style(), [Nation, LogisticsCenter, Item, ReleaseList, *tables]
                 ):
                     cursor.execute(statement)
             self.write_short_receipt_flags()

@@ -464,6 +464,7 @@ class DemoScenario:
         self.load_targets()
         self.items = self.load_items()
         new_stocks = self.load_stocks()
+        self.load_releases(new_stocks)
         self.load_counts(new_stocks)
         self.load_requests()
         return self.users
@@ -715,6 +716,31 @@ class DemoScenario:
         if first == 0:
             return []
         return [(MovementKind.RECEIPT, first, start, rng.choice(RECEIPT_REASONS)), *later]
+
+    # (owner, center, releasable to): a few private stocks released to named nations (REL TO), so the marking,
+    # the filter and sourcing by release show in the demo.  GBR releases national stock at Bicester to the USA,
+    # which does not take part there: an explicit release needs no participation.
+    RELEASES = [
+        ("DEU", "MLC-CENTRAL", ("FRA", "NLD")),
+        ("USA", "MLC-NORTH", ("CAN", "GBR")),
+        ("ITA", "MLC-SOUTH", ("ESP", "FRA")),
+        ("GBR", "GBR-BICESTER", ("USA",)),
+    ]
+
+    def load_releases(self, new_stocks: list[Stock]) -> None:
+        """Release a few new private stocks through the service (audited, in the change history)."""
+        rng = _rng("releases")
+        for owner, center, nations in self.RELEASES:
+            candidates = [
+                s
+                for s in new_stocks
+                if s.nation.code == owner and s.center.code == center and not s.shared and not s.below_safety
+            ]
+            for stock in rng.sample(candidates, min(3, len(candidates))):
+                inventory.update_stock_settings(
+                    stock=stock, actor=self.users.logistics[owner], releasable_to=list(nations)
+                )
+                self.created["stocks released to named nations"] += 1
 
     def load_counts(self, new_stocks: list[Stock]) -> None:
         """A few physical counts, mostly agreeing with the books, some short (for reconciliation to find)."""
