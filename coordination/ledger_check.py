@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
+from django.utils import timezone
 
 from inventory.ledger import lock_checkpoint, verify_center_for_run
 
@@ -25,6 +26,7 @@ def check_center_ledger(center_id: int, *, now: datetime, slices: int | None = N
     `slices` overrides LEDGER_VERIFY_SLICES (the benchmark compares settings)."""
     with transaction.atomic():
         lock_checkpoint(center_id)  # first: the open flags are read by the only check of this center
+        changed = timezone.now()  # stamped inside the transaction, for sync cursors (core/api/pagination.py)
         open_flags = {
             flag.stock_id: flag
             for flag in Discrepancy.objects.filter(
@@ -53,13 +55,13 @@ def check_center_ledger(center_id: int, *, now: datetime, slices: int | None = N
                     )
                 )
             else:
-                flag.last_seen, flag.updated_at, flag.details = now, now, details
+                flag.last_seen, flag.updated_at, flag.details = now, changed, details
                 seen.append(flag)
         Discrepancy.objects.bulk_create(raised)
         Discrepancy.objects.bulk_update(seen, ["last_seen", "updated_at", "details"])
         broken = {link.stock_id for link in report.broken}
         cleared = [flag.pk for stock_id, flag in open_flags.items() if stock_id not in broken]
         Discrepancy.objects.filter(pk__in=cleared).update(
-            resolved_at=now, resolution=DiscrepancyResolution.CLEARED, updated_at=now
+            resolved_at=now, resolution=DiscrepancyResolution.CLEARED, updated_at=changed
         )
     return {str(KIND): len(report.broken)}

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from .models import CenterPass, DiscrepancyKind, RequestStatus, Severity, Shortfall, ShortfallKind
 
@@ -77,7 +78,7 @@ def _upsert_stock_discrepancies(kind: str, findings_sql: str, params: dict) -> i
         INSERT INTO {DISCREPANCY} (kind, stock_id, request_id, count_id, expected, actual, severity,
                                   first_seen, last_seen, updated_at, details, resolution)
         SELECT %(kind)s, f.stock_id, NULL, f.count_id, f.expected, f.actual, f.severity,
-               %(now)s, %(now)s, %(now)s, '{{}}', ''
+               %(now)s, %(now)s, %(changed)s, '{{}}', ''
         FROM ({findings_sql}) f WHERE 1 = 1
         -- the conflict target repeats each partial unique index's predicate exactly (SQLite requires it)
         ON CONFLICT (kind, stock_id) WHERE (request_id IS NULL AND resolved_at IS NULL)
@@ -92,7 +93,7 @@ def _upsert_stock_discrepancies(kind: str, findings_sql: str, params: dict) -> i
 def _resolve_unseen_stock_discrepancies(kind: str, params: dict) -> None:
     _execute(
         f"""
-        UPDATE {DISCREPANCY} SET resolved_at = %(now)s, resolution = 'cleared', updated_at = %(now)s
+        UPDATE {DISCREPANCY} SET resolved_at = %(now)s, resolution = 'cleared', updated_at = %(changed)s
         WHERE kind = %(kind)s AND resolved_at IS NULL AND request_id IS NULL AND last_seen < %(now)s
           AND stock_id IN (SELECT id FROM {STOCK} WHERE center_id = %(center)s)
     """,
@@ -151,7 +152,7 @@ def _overdue_dispatches(params: dict) -> int:
                                   first_seen, last_seen, updated_at, details, resolution)
         SELECT %(kind)s, NULL, r.id, NULL, r.quantity_approved, 0,
                CASE WHEN r.required_by < %(today)s THEN '{Severity.CRITICAL}' ELSE '{Severity.WARNING}' END,
-               %(now)s, %(now)s, %(now)s, '{{}}', ''
+               %(now)s, %(now)s, %(changed)s, '{{}}', ''
         FROM {REQUEST} r
         WHERE r.source_center_id = %(center)s AND r.status = '{RequestStatus.APPROVED}'
           AND r.approved_at < %(overdue_before)s
@@ -164,7 +165,7 @@ def _overdue_dispatches(params: dict) -> int:
     )
     _execute(
         f"""
-        UPDATE {DISCREPANCY} SET resolved_at = %(now)s, resolution = 'cleared', updated_at = %(now)s
+        UPDATE {DISCREPANCY} SET resolved_at = %(now)s, resolution = 'cleared', updated_at = %(changed)s
         WHERE kind = %(kind)s AND resolved_at IS NULL AND last_seen < %(now)s
           AND request_id IN (SELECT id FROM {REQUEST} WHERE source_center_id = %(center)s)
     """,
@@ -320,7 +321,7 @@ def _flag_shortfalls(kind: str, findings_sql: str, subject: tuple[str, ...], par
     changed = ", ".join(f"{c} = f.{c}" for c in SHORTFALL_FIGURES)
     _execute(
         f"""
-        UPDATE {SHORTFALL} SET {changed}, last_seen = %(now)s, updated_at = %(now)s
+        UPDATE {SHORTFALL} SET {changed}, last_seen = %(now)s, updated_at = %(changed)s
         FROM {FINDINGS} f
         WHERE {SHORTFALL}.center_id = %(center)s AND {SHORTFALL}.kind = %(kind)s
           AND {same_subject.format(flag=SHORTFALL)} AND {SHORTFALL}.resolved_at IS NULL AND ({_distinct(SHORTFALL, SHORTFALL_FIGURES)})
@@ -332,7 +333,7 @@ def _flag_shortfalls(kind: str, findings_sql: str, subject: tuple[str, ...], par
         INSERT INTO {SHORTFALL} (kind, stock_id, nation_id, center_id, item_id, {", ".join(SHORTFALL_FIGURES)},
                                 first_seen, last_seen, updated_at, details)
         SELECT %(kind)s, f.stock_id, f.nation_id, f.center_id, f.item_id,
-               {", ".join("f." + c for c in SHORTFALL_FIGURES)}, %(now)s, %(now)s, %(now)s, '{{}}'
+               {", ".join("f." + c for c in SHORTFALL_FIGURES)}, %(now)s, %(now)s, %(changed)s, '{{}}'
         FROM {FINDINGS} f
         WHERE NOT EXISTS (SELECT 1 FROM {SHORTFALL} o WHERE o.center_id = %(center)s AND o.kind = %(kind)s
                           AND {same_subject.format(flag="o")} AND o.resolved_at IS NULL)
@@ -342,7 +343,7 @@ def _flag_shortfalls(kind: str, findings_sql: str, subject: tuple[str, ...], par
     )
     _execute(
         f"""
-        UPDATE {SHORTFALL} SET resolved_at = %(now)s, updated_at = %(now)s, last_seen = {_last_sighting(params)}
+        UPDATE {SHORTFALL} SET resolved_at = %(now)s, updated_at = %(changed)s, last_seen = {_last_sighting(params)}
         WHERE center_id = %(center)s AND kind = %(kind)s AND resolved_at IS NULL
           AND NOT EXISTS (SELECT 1 FROM {FINDINGS} f WHERE {same_subject.format(flag=SHORTFALL)})
     """,
@@ -400,6 +401,9 @@ def reconcile_center(center_id: int, *, now: datetime) -> CenterFindings:
     findings = CenterFindings()
     with transaction.atomic():
         _lock_center(center_id)
+        # rows are stamped as changed now, inside the transaction, not at `now` (when the pass began, maybe long
+        # before its transaction): a sync cursor never passes a running transaction's start (core/api/pagination.py)
+        params["changed"] = ops.adapt_datetimefield_value(timezone.now())
         previous = _previous_pass(center_id)
         params["previous_pass"] = None if previous is None else ops.adapt_datetimefield_value(previous)
         counts = findings.counts

@@ -179,6 +179,8 @@ def may(role: str, action: str, obj) -> bool | str:
         if obj.kind != DiscrepancyKind.COUNT_MISMATCH:
             return STATE
         return obj.stock.nation.code in f.logistics
+    if action == "catalog.manage":  # reference data: alliance coordinators (and administrators)
+        return f.coordinator
     if action == "reconciliation.start":  # coordinators anywhere, operators at their own center
         return f.coordinator or (obj is not None and obj.code in f.operates)
     if action == "logistics":  # raising requests: a nation's logistics officers
@@ -251,8 +253,19 @@ ROUTES: dict[str, Route] = {
     "/api/v1/nations/{obj}/": Route("nation-detail", "nation"),
     "/api/v1/centers/": Route("center-list", get="signed_in"),
     "/api/v1/centers/{obj}/": Route("center-detail", "center"),
-    "/api/v1/items/": Route("item-list", get="signed_in"),
-    "/api/v1/items/{obj}/": Route("item-detail", "item"),
+    # the catalog: coordinators and administrators add and correct items (an NSN of medical supply class VIII)
+    "/api/v1/items/": Route(
+        "item-list",
+        get="signed_in",
+        writes=(
+            Write(
+                "POST",
+                "catalog.manage",
+                {"nsn": "6505-12-345-6789", "name": "Sweep item", "supply_class": "VIII", "unit_of_issue": "BX"},
+            ),
+        ),
+    ),
+    "/api/v1/items/{obj}/": Route("item-detail", "item", writes=(Write("PATCH", "catalog.manage", {"name": "X"}),)),
     "/api/v1/stocks/": Route("stock-list", get="signed_in"),
     "/api/v1/stocks/{obj}/": Route(
         "stock-detail", "stock", writes=(Write("PATCH", "stock.edit", {"safety_level": 7}),)

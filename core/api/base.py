@@ -74,9 +74,11 @@ class IdempotentPostMixin:
         # Set even when DRF's CreateModelMixin set one: it takes Location from the payload's `url` field, which for
         # a webhook is its target, not its address.
         data = getattr(response, "data", None)
-        if response.status_code == 201 and isinstance(data, dict) and "id" in data:
+        lookup = getattr(self, "lookup_field", "pk")  # an item's address is its NSN, most others their id
+        key = data.get(lookup, data.get("id")) if isinstance(data, dict) else None
+        if response.status_code == 201 and key is not None:
             with contextlib.suppress(NoReverseMatch):  # a resource without a detail route has no Location
-                response["Location"] = self.reverse_action("detail", args=[data["id"]])
+                response["Location"] = self.reverse_action("detail", args=[key])
         return response
 
 

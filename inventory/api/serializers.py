@@ -42,6 +42,16 @@ class ItemSerializer(serializers.ModelSerializer):
     class Meta:
         model = Item
         fields = ["nsn", "name", "supply_class", "unit_of_issue", "updated_at"]
+        read_only_fields = ["updated_at"]
+        # the NSN's uniqueness is the service's to check (one message, whichever way the item comes in)
+        extra_kwargs = {"nsn": {"validators": []}}
+
+
+class ItemChangeSerializer(ItemSerializer):
+    """PATCH: the NSN is the item's identity in every nation's system and is never changed."""
+
+    class Meta(ItemSerializer.Meta):
+        read_only_fields = ["nsn", "updated_at"]
 
 
 @extend_schema_field(

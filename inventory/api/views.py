@@ -45,8 +45,13 @@ class CenterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGene
     ordering = ["code"]
 
 
-class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGenericViewSet):
-    """The catalog, keyed by NATO Stock Number (reference data)."""
+class ItemViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin,
+    PortalGenericViewSet,
+):  # fmt: skip
+    """The catalog, keyed by NATO Stock Number (reference data: every signed-in caller reads it).  Alliance
+    coordinators add items (POST) and correct their name, supply class or unit of issue (PATCH; the NSN never
+    changes); `manage.py import_catalog` loads many at once."""
 
     public = True
     queryset = Item.objects.all()
@@ -56,6 +61,25 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGeneri
     filterset_class = ItemFilter
     ordering_fields = ["nsn", "name", "updated_at"]
     ordering = ["nsn"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_serializer_class(self):
+        return s.ItemChangeSerializer if self.action == "partial_update" else s.ItemSerializer
+
+    def check_change_allowed(self, obj) -> None:
+        access.require(self.request.user, "catalog.manage", obj)
+
+    def create(self, request, *args, **kwargs):
+        access.require(request.user, "catalog.manage", None)  # 403 before any 400 about the body
+        return super().create(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.create_item(actor=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.update_item(
+            actor=self.request.user, item=serializer.instance, **serializer.validated_data
+        )
 
 
 class StockViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, PortalGenericViewSet):

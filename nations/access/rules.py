@@ -149,6 +149,16 @@ register(
 )
 
 
+# --- the catalog ---------------------------------------------------------------------------------------------------
+
+# Items are alliance reference data (PRODUCT.md: coordinators keep reference data): alliance coordinators and
+# administrators add and correct them; every signed-in user reads them.
+register(
+    "catalog.manage",
+    Rule(lambda p, item: p.coordinator or p.superuser, _("Only alliance coordinators manage the catalog.")),
+)
+
+
 # --- flags and runs ----------------------------------------------------------------------------------------------
 
 

@@ -33,8 +33,8 @@ def _bench_env() -> dict[str, str]:
          ["api_approvals_per_s", "api_p99_ms", "sql_approvals_per_s", "ratio_api_sql"]),
         ("api_stock_list.py", ["requests/s:", "latency ms: p50", "slower"],
          ["large_req_per_s", "large_p99_ms", "small_req_per_s", "slowdown"]),
-        ("stock_report.py", ["report 1: 201", "one COPY", "ratio API/COPY"],
-         ["api_median_s", "copy_s", "ratio_api_copy"]),
+        ("stock_report.py", ["report 1: 201", "by COPY", "ratio API/COPY", "new stocks: API", "stocks created by the reports"],
+         ["existing_api_median_s", "existing_copy_s", "new_api_median_s", "new_copy_s", "new_ratio_api_copy"]),
     ],
 )  # fmt: skip
 def test_benchmark_runs_in_smoke_mode_and_prints_its_figures(script, printed, figures):
