@@ -1,8 +1,9 @@
 # Alliance Logistics Portal: the developer's commands.
 #
-#   make run      virtualenv + install, migrate, load the demo scenario if the database is empty, serve
-#                 http://$(HOST):$(PORT)  (SQLite in var/ unless DATABASE_URL is set)
-#   make test     virtualenv + install with test extras (Playwright), Debian's chromium if missing (as root),
+#   make run      virtualenv + install (runtime dependencies only), migrate, load the demo scenario if the
+#                 database is empty, serve http://$(HOST):$(PORT)  (SQLite in var/ unless DATABASE_URL is set;
+#                 another port: make run PORT=8080)
+#   make test     virtualenv + install with test extras (Playwright, …), Debian's chromium if missing (as root),
 #                 then pytest $(PYTEST_ARGS)
 #                 (uses DATABASE_URL / REDIS_URL from the environment when set)
 #   make lint     ruff check + ruff format --check + lint-imports (the apps' layers)
@@ -18,11 +19,14 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 BIN := $(VENV)/bin
-# Touched after a successful install: re-running `make` reinstalls only when pyproject.toml changes.
-STAMP := $(VENV)/.installed
+# Touched after a successful install: re-running `make` reinstalls only when pyproject.toml changes.  `make run`
+# needs the runtime dependencies only; the test extras (Playwright, schemathesis, the client generator) come with
+# `make test`, `make lint` and `make format`.
+RUNTIME_STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format worker beat clean distclean
+.PHONY: help venv test-venv run test lint format worker beat clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -30,11 +34,17 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e '.[test]'
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e .
 	@touch $@
 
-venv: $(STAMP)
+# the test extras include the runtime: both stamps are then current
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -e '.[test]'
+	@touch $@ $(RUNTIME_STAMP)
+
+venv: $(RUNTIME_STAMP)
+test-venv: $(TEST_STAMP)
 
 run: venv
 	@mkdir -p var
@@ -42,16 +52,16 @@ run: venv
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: venv
+test: test-venv
 	@sh tests/e2e/install-chromium.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: venv
+lint: test-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
-format: venv
+format: test-venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 

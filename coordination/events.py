@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -26,6 +28,19 @@ from .api.serializers import ShortfallSerializer, SupplyRequestSerializer
 from .models import EventType, Notification, Shortfall, SupplyRequest, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
+
+# Set while events are history rather than news (the demo scenario): notifications are written, no e-mail is sent.
+_EMAIL_OFF: ContextVar[bool] = ContextVar("events_email_off", default=False)
+
+
+@contextmanager
+def without_email():
+    """Within the block, events write their in-app notifications and webhook deliveries but send no e-mail."""
+    token = _EMAIL_OFF.set(True)
+    try:
+        yield
+    finally:
+        _EMAIL_OFF.reset(token)
 
 
 def people_holding(role: str, nation_id: int) -> QuerySet:
@@ -44,6 +59,9 @@ def people_holding(role: str, nation_id: int) -> QuerySet:
 
 def _enqueue_after_commit(notification_ids: list[int], delivery_ids: list[int]) -> None:
     from . import tasks  # the tasks run the jobs that queue them (runs, events): imported when queueing, not at load
+
+    if _EMAIL_OFF.get():
+        notification_ids = []
 
     def send():
         emails_queued = not notification_ids

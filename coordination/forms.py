@@ -13,8 +13,8 @@ from .models import Priority, SupplyRequest
 
 
 class SupplyRequestForm(forms.Form):
-    """A new request.  The supplier and source center come from a sourcing suggestion (``source_option``:
-    "NATION|CENTER") or are chosen by hand."""
+    """A new request.  The supplier and source center are chosen by hand, or else come from the sourcing suggestion
+    picked (``source_option``: "NATION|CENTER"; the page pre-selects the nearest)."""
 
     requesting_nation = forms.ModelChoiceField(
         label=_("Requesting nation"), queryset=Nation.objects.none(), to_field_name="code"
@@ -69,7 +69,14 @@ class SupplyRequestForm(forms.Form):
     def clean(self):
         data = super().clean()
         option = data.get("source_option") or ""
-        if option:
+        by_hand = data.get("supplying_nation"), data.get("source_center")
+        if any(by_hand):
+            # the user's own choice wins over the suggestion the page pre-selected (it was silently overridden)
+            if not all(by_hand):
+                raise forms.ValidationError(
+                    _("Choose both the supplying nation and the source center, or clear them to use a suggestion.")
+                )
+        elif option:
             nation_code, _sep, center_code = option.partition("|")
             data["supplying_nation"] = Nation.objects.filter(code=nation_code).first()
             data["source_center"] = LogisticsCenter.objects.filter(code=center_code).first()

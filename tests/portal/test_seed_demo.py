@@ -17,7 +17,14 @@ from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.test import Client, override_settings
 
-from coordination.models import DaysOfSupplyTarget, Discrepancy, RequestEvent, RequestStatus, SupplyRequest
+from coordination.models import (
+    DaysOfSupplyTarget,
+    Discrepancy,
+    Notification,
+    RequestEvent,
+    RequestStatus,
+    SupplyRequest,
+)
 from inventory.models import CenterKind, Item, LogisticsCenter, Movement, Stock, StockCount, SupplyClass
 from nations.access import roles_of
 from nations.models import Nation, ServiceAccount
@@ -68,12 +75,15 @@ def row_counts() -> dict[str, int]:
 
 
 @pytest.mark.django_db
-def test_if_empty_loads_the_scenario_into_an_empty_database():
+def test_if_empty_loads_the_scenario_into_an_empty_database(django_capture_on_commit_callbacks, mailoutbox):
     assert not Nation.objects.exists()
-    with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+    with override_settings(PASSWORD_HASHERS=FAST_HASHERS), django_capture_on_commit_callbacks(execute=True):
         output = seed("--if-empty", "--password", PASSWORD)
     assert Nation.objects.count() >= 8
     assert "Password for every demo user: " + PASSWORD in output
+    # the demo's events are history: in-app notifications, but no e-mail (the console printed hundreds)
+    assert Notification.objects.exists()
+    assert mailoutbox == []
 
 
 @pytest.fixture(scope="module")

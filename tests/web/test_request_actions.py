@@ -387,6 +387,24 @@ def test_a_logistics_officer_raises_a_request_from_a_sourcing_suggestion(world, 
     assert request.created_by == world.users["fra_logistics"]
 
 
+def test_a_supplier_chosen_by_hand_wins_over_the_pre_selected_suggestion(world, browser):
+    # the page pre-selects the nearest suggestion (DEU at MLC-A); the officer picked ITA at NAT-B by hand
+    form = new_request_form(supplying_nation="ITA", source_center="NAT-B")
+
+    response = browser("fra_logistics").post(reverse("request-new"), form)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    request = SupplyRequest.objects.get()
+    assert (request.supplying_nation.code, request.source_center.code) == ("ITA", "NAT-B")
+
+
+def test_half_a_hand_choice_is_refused_rather_than_mixed_with_the_suggestion(world, browser):
+    response = browser("fra_logistics").post(reverse("request-new"), new_request_form(supplying_nation="ITA"))
+    assert response.status_code == 400
+    assert "Choose both the supplying nation and the source center" in response.content.decode()
+    assert not SupplyRequest.objects.exists()
+
+
 def test_a_request_without_submit_now_stays_a_draft(world, browser):
     form = new_request_form()
     del form["submit_now"]

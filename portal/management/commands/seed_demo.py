@@ -28,6 +28,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from coordination import events
 from coordination import services as lifecycle
 from coordination.models import DaysOfSupplyTarget, Priority, RequestStatus, SupplyRequest
 from inventory import ledger
@@ -880,7 +881,8 @@ class Command(BaseCommand):
         password = password or settings.DEMO_PASSWORD
         started = time.monotonic()
         scenario = DemoScenario(password=password)
-        with transaction.atomic():
+        # the demo's requests and flags are history, not news: notifications yes, e-mails (hundreds) no
+        with transaction.atomic(), events.without_email():
             users = scenario.load()
         elapsed = time.monotonic() - started
 
