@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.filters import dashed_nsn
 from inventory.api.serializers import MAX_QUANTITY
 from inventory.models import Item, LogisticsCenter
 from nations.models import Nation
@@ -54,7 +55,7 @@ class SupplyRequestForm(forms.Form):
         self.fields["required_by"].initial = timezone.localdate() + dt.timedelta(days=7)
 
     def clean_nsn(self):
-        nsn = self.cleaned_data["nsn"].strip()
+        nsn = dashed_nsn(self.cleaned_data["nsn"].strip())  # 9130123456789 is 9130-12-345-6789
         item = Item.objects.filter(nsn=nsn).first()
         if item is None:
             raise forms.ValidationError(_("No item with this NSN in the catalog."))

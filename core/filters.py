@@ -57,13 +57,34 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
+# An NSN's groups: 4-digit supply classification, 2-digit NCB code, 7-digit serial written 3 + 4.
+NSN_GROUPS = (4, 2, 3, 4)
+
+
+def dashed_nsn(text: str) -> str:
+    """`text` written as an NSN is stored (NNNN-NN-NNN-NNNN) when it is the digits of one, or of its beginning, with
+    or without dashes or spaces (people copy NSNs from systems that print ``9130123456789``); else `text` as given."""
+    digits = "".join(ch for ch in text if ch not in "- ")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > sum(NSN_GROUPS):
+        return text
+    groups, start = [], 0
+    for size in NSN_GROUPS:
+        if start >= len(digits):
+            break
+        groups.append(digits[start : start + size])
+        start += size
+    return "-".join(groups)
+
+
 def item_search(queryset, text: str, *, item_path: str = ""):
-    """Rows whose item's NSN starts with `text` or whose name contains it (all rows for a blank `text`).
-    `item_path` reaches the item from the rows (``"item__"`` for stocks, ``""`` for items themselves)."""
+    """Rows whose item's NSN starts with `text` (dashes optional) or whose name contains it (all rows for a blank
+    `text`).  `item_path` reaches the item from the rows (``"item__"`` for stocks, ``""`` for items themselves)."""
     text = (text or "").strip()
     if not text:
         return queryset
-    return queryset.filter(Q(**{f"{item_path}nsn__startswith": text}) | Q(**{f"{item_path}name__icontains": text}))
+    return queryset.filter(
+        Q(**{f"{item_path}nsn__startswith": dashed_nsn(text)}) | Q(**{f"{item_path}name__icontains": text})
+    )
 
 
 class ItemSearchFilter(django_filters.CharFilter):

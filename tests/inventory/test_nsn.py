@@ -76,3 +76,37 @@ def test_nsn_parts():
 def test_nsn_parts_of_other_bureaus(nsn, classification, ncb):
     item = _item(nsn)
     assert (item.supply_classification, item.ncb_code) == (classification, ncb)
+
+
+# --- typed as people copy them: digits without dashes -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed,written",
+    [
+        ("8970141234567", "8970-14-123-4567"),
+        ("8970 14 123 4567", "8970-14-123-4567"),
+        ("8970-14-123-4567", "8970-14-123-4567"),
+        ("897014", "8970-14"),  # the beginning of one: a prefix to search by
+        ("89701", "8970-1"),
+        ("8970", "8970"),
+        ("ration", "ration"),  # not digits: left alone
+        ("89701412345678", "89701412345678"),  # 14 digits: not an NSN
+        ("８９７０", "８９７０"),  # full-width digits are not an NSN's
+    ],
+)
+def test_digits_are_written_as_an_nsn(typed, written):
+    from core.filters import dashed_nsn
+
+    assert dashed_nsn(typed) == written
+
+
+@pytest.mark.django_db
+def test_the_item_search_finds_an_nsn_typed_without_dashes():
+    from core.filters import item_search
+
+    item = Item.objects.create(nsn=VALID_NSN, name="Ration pack", supply_class=SupplyClass.I, unit_of_issue="CS")
+    Item.objects.create(nsn="8970-15-000-0001", name="Other", supply_class=SupplyClass.I, unit_of_issue="CS")
+
+    assert list(item_search(Item.objects.all(), "8970141234567")) == [item]
+    assert list(item_search(Item.objects.all(), "897014")) == [item]

@@ -470,3 +470,10 @@ def test_sourcing_asks_for_item_quantity_and_destination_first(world, browser):
         .content.decode()
     )
     assert "Choose an item, a quantity and a destination" in html
+
+
+def test_the_new_request_form_takes_an_nsn_typed_without_dashes(world, browser):
+    form = new_request_form(nsn="9130120000002")  # fuel, 9130-12-000-0002
+
+    assert browser("fra_logistics").post(reverse("request-new"), form).status_code == 302
+    assert SupplyRequest.objects.get().item.nsn == "9130-12-000-0002"
