@@ -97,6 +97,20 @@ def backup_codes_of(user) -> StaticDevice | None:
     return StaticDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
 
 
+_THE_USER = object()  # the default actor of an entry: the user it is about
+
+
+def _audit(kind: str, *, user, summary: str, details: dict, actor=_THE_USER) -> None:
+    """One two-factor audit entry about `user`, for their nation, by `user` unless another `actor` (None: the
+    system) is named."""
+    actor = user if actor is _THE_USER else actor
+    record(kind, actor=actor, nation=home_nation_id(user), obj=user, summary=summary, details=details)
+
+
+def _backup_device(user) -> StaticDevice:
+    return backup_codes_of(user) or StaticDevice.objects.create(user=user, name=BACKUP_CODES_NAME)
+
+
 def has_device(user) -> bool:
     """An authenticator app, or backup codes not all used: something the user can sign in with."""
     return (
@@ -186,11 +200,9 @@ def check_code(*, user, code: str, purpose: str) -> CodeCheck:
         if accepted:
             return CodeCheck(device)
         failures = device.throttling_failure_count if device is not None else None
-        record(
+        _audit(
             AuditKind.TWO_FACTOR_FAILED,
-            actor=user,
-            nation=home_nation_id(user),
-            obj=user,
+            user=user,
             summary=f"Two-factor code refused for {user.username} ({purpose}, {method}"
             + (f", throttled for {wait} s" if wait else "")
             + ")",
@@ -262,11 +274,9 @@ def enrol_authenticator(*, request, secret: str, code: str) -> list[str] | None:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     code = normalise(code)
     if not (code.isdigit() and totp.verify(int(code), tolerance=device.tolerance)):
-        record(
+        _audit(
             AuditKind.TWO_FACTOR_FAILED,
-            actor=user,
-            nation=home_nation_id(user),
-            obj=user,
+            user=user,
             summary=f"Two-factor code refused for {user.username} (enrolment, authenticator app)",
             details={"purpose": "enrolment", "method": "authenticator app", "throttled": False},
         )
@@ -277,13 +287,11 @@ def enrol_authenticator(*, request, secret: str, code: str) -> list[str] | None:
         device.last_t = totp.t()  # the code just given cannot be given again
         device.drift = totp.drift
         device.save()
-        backup = backup_codes_of(user) or StaticDevice.objects.create(user=user, name=BACKUP_CODES_NAME)
+        backup = _backup_device(user)
         codes = _new_backup_codes(backup)
-        record(
+        _audit(
             AuditKind.TWO_FACTOR_ENROLLED,
-            actor=user,
-            nation=home_nation_id(user),
-            obj=user,
+            user=user,
             summary=f"{user.username} set up two-factor sign-in (authenticator app, {len(codes)} backup codes)",
             details={"device": AUTHENTICATOR_NAME, "backup_codes": len(codes)},
         )
@@ -297,13 +305,11 @@ def enrol_authenticator(*, request, secret: str, code: str) -> list[str] | None:
 def renew_backup_codes(*, user) -> list[str]:
     """10 new backup codes for `user`; the earlier ones stop working."""
     with transaction.atomic():
-        backup = backup_codes_of(user) or StaticDevice.objects.create(user=user, name=BACKUP_CODES_NAME)
+        backup = _backup_device(user)
         codes = _new_backup_codes(backup)
-        record(
+        _audit(
             AuditKind.TWO_FACTOR_RESET,
-            actor=user,
-            nation=home_nation_id(user),
-            obj=user,
+            user=user,
             summary=f"{user.username} renewed their backup codes ({len(codes)})",
             details={"backup_codes": len(codes), "renewed": True},
         )
@@ -318,11 +324,10 @@ def reset_two_factor(*, user, actor, reason: str) -> int:
         removed = TOTPDevice.objects.filter(user=user).delete()[1].get(TOTPDevice._meta.label, 0)
         removed += StaticDevice.objects.filter(user=user).delete()[1].get(StaticDevice._meta.label, 0)
         by = "themselves" if actor is not None and actor.pk == user.pk else getattr(actor, "username", "the system")
-        record(
+        _audit(
             AuditKind.TWO_FACTOR_RESET,
+            user=user,
             actor=actor,
-            nation=home_nation_id(user),
-            obj=user,
             summary=f"Two-factor sign-in of {user.username} reset by {by} ({removed} device(s) removed)",
             details={"user": user.username, "devices_removed": removed, "reason": reason},
         )
