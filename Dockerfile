@@ -1,6 +1,14 @@
 # syntax=docker/dockerfile:1
 # The portal's production image: gunicorn serves config.wsgi; the same image runs the Celery worker and beat
 # (docker-compose.yml).  Configuration comes only from the environment (config/settings.py).
+# Front-end libraries from npm (package.json and its lockfile): only the files pages load go on to the image.
+FROM node:20-slim AS assets
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error \
+ && mkdir -p vendor \
+ && cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map vendor/
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,6 +37,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && rm /tmp/requirements.txt
 
 COPY . .
+COPY --from=assets /assets/vendor/ /app/static/vendor/
 
 # Static files are collected into the image (WhiteNoise serves them; DEBUG=false selects the hashed,
 # compressed manifest storage).  This SECRET_KEY exists only to import settings during the build; the real

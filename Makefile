@@ -1,9 +1,10 @@
 # Alliance Logistics Portal: the developer's commands.
 #
-#   make run      virtualenv + install (runtime dependencies only), migrate, load the demo scenario if the
+#   make run      virtualenv + install (runtime dependencies only; Chart.js from npm), migrate, load the demo scenario if the
 #                 database is empty, serve http://$(HOST):$(PORT)  (SQLite in var/ unless DATABASE_URL is set;
 #                 another port: make run PORT=8080)
-#   make test     virtualenv + install with test extras (Playwright, …), Debian's chromium if missing (as root),
+#   make test     virtualenv + install with test extras (Playwright, …), npm libraries with the development ones
+#                 (axe-core), Debian's chromium if missing (as root),
 #                 then pytest $(PYTEST_ARGS)
 #                 (uses DATABASE_URL / REDIS_URL from the environment when set)
 #   make lint     ruff check + ruff format --check + lint-imports (the apps' layers)
@@ -24,9 +25,16 @@ BIN := $(VENV)/bin
 # `make test`, `make lint` and `make format`.
 RUNTIME_STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+# Front-end libraries come from npm (package.json, package-lock.json): `npm ci` into node_modules/, then the files
+# pages load are copied to static/vendor/, which static files serve.  Both folders are git-ignored.  `make run`
+# installs the runtime libraries (Chart.js); `make test` adds the development ones (axe-core, for the
+# accessibility test, loaded by the browser test from node_modules/).
+ASSETS_STAMP := static/vendor/.installed
+TEST_ASSETS_STAMP := node_modules/.installed-test
+VENDOR_FILES := node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/dist/chart.umd.min.js.map
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test-venv run test lint format worker beat clean distclean
+.PHONY: help venv test-venv assets test-assets run test lint format worker beat clean distclean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -46,13 +54,29 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 venv: $(RUNTIME_STAMP)
 test-venv: $(TEST_STAMP)
 
-run: venv
+$(ASSETS_STAMP): package.json package-lock.json
+	npm ci --omit=dev --no-audit --no-fund --loglevel=error
+	@mkdir -p static/vendor
+	cp $(VENDOR_FILES) static/vendor/
+	@touch $@
+
+# the development libraries too (npm ci replaces node_modules/: the vendored copies are made again)
+$(TEST_ASSETS_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@mkdir -p static/vendor
+	cp $(VENDOR_FILES) static/vendor/
+	@touch $@ $(ASSETS_STAMP)
+
+assets: $(ASSETS_STAMP)
+test-assets: $(TEST_ASSETS_STAMP)
+
+run: venv assets
 	@mkdir -p var
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: test-venv
+test: test-venv test-assets
 	@sh tests/e2e/install-chromium.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -73,8 +97,8 @@ beat: venv
 	$(BIN)/celery -A config beat --loglevel=INFO --schedule var/celerybeat-schedule
 
 clean:
-	rm -rf .pytest_cache .ruff_cache staticfiles build dist *.egg-info test-artifacts
+	rm -rf .pytest_cache .ruff_cache staticfiles build dist *.egg-info test-artifacts static/vendor
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules

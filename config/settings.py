@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "django_filters",
+    "django_tables2",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "guardian",
@@ -78,6 +79,8 @@ MIDDLEWARE = [
     "nations.two_factor.TwoFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # under DEBUG too, a 404 is the portal's page with its navigation (?debug: Django's technical page)
+    "core.error_pages.StyledNotFoundUnderDebug",
     "core.middleware.DatabaseUnavailableMiddleware",  # a lost database answers 503, not 500
     "axes.middleware.AxesMiddleware",  # last: it answers the lockout for the login view
 ]
@@ -193,6 +196,7 @@ CONTENT_SECURITY_POLICY = {
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "core.error_pages.csrf_failure"  # the portal's 403 page, saying what to do
 SESSION_COOKIE_HTTPONLY = True
 
 LOGIN_URL = "login"
@@ -207,6 +211,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 USE_THOUSAND_SEPARATOR = True  # 12,500 in English, 12 500 in French
+# Dates ISO (2026-12-14) and times 24-hour (09:30 UTC) in every language: config/formats/
+FORMAT_MODULE_PATH = ["config.formats"]
 
 # --- Static files: served by WhiteNoise, collected by the container image ---------------------------------
 STATIC_URL = "static/"

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from nations import views as nation_views
+
 from .api_urls import api_v1, schema_urls
 from .health import healthz, readyz
 
@@ -8,7 +10,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", nation_views.set_language, name="set_language"),  # Django's, remembering the choice
     path("api/v1/", include(api_v1)),
     path("api/", include(schema_urls)),
     path("", include("portal.urls")),

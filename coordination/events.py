@@ -16,15 +16,20 @@ from contextvars import ContextVar
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Coalesce
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from rest_framework.utils.encoders import JSONEncoder
 
-from nations.roles import ROLE_PERMISSIONS, Role
+from nations.roles import CENTER_ROLES, ROLE_PERMISSIONS, Role
 
 from . import lifecycle
 from .api.serializers import ShortfallSerializer, SupplyRequestSerializer
+from .follow_up import remainder_of
 from .models import EventType, Notification, Shortfall, SupplyRequest, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
@@ -43,18 +48,27 @@ def without_email():
         _EMAIL_OFF.reset(token)
 
 
-def people_holding(role: str, nation_id: int) -> QuerySet:
-    """Active human users holding `role` for the nation (service accounts get webhooks, not notices)."""
+def people_holding(role: str, target_id: int) -> QuerySet:
+    """Active human users holding `role` for the nation (or, for a center's role, the center) `target_id`, through
+    their role group (service accounts get webhooks, not notices), each with the `notice_language` their notices
+    are written in (their ``UserPreference``, else the portal's), read in the same query."""
     codename = ROLE_PERMISSIONS[role][1]
+    grants = "groups__centergroupobjectpermission" if role in CENTER_ROLES else "groups__nationgroupobjectpermission"
     return (
         get_user_model()
         .objects.filter(is_active=True, service_account__isnull=True)
-        .filter(
-            groups__nationgroupobjectpermission__content_object_id=nation_id,
-            groups__nationgroupobjectpermission__permission__codename=codename,
-        )
+        .filter(**{f"{grants}__content_object_id": target_id, f"{grants}__permission__codename": codename})
+        .annotate(notice_language=Coalesce("preference__language", Value(settings.LANGUAGE_CODE)))
         .distinct()
     )
+
+
+def by_language(users) -> dict[str, list]:
+    """`users` (from ``people_holding``) grouped by the language their notices are written in."""
+    groups: dict[str, list] = {}
+    for user in users:
+        groups.setdefault(user.notice_language, []).append(user)
+    return groups
 
 
 def _enqueue_after_commit(notification_ids: list[int], delivery_ids: list[int]) -> None:
@@ -104,23 +118,27 @@ def envelope(event: str, data: dict) -> dict:
     return {"event": event, "occurred_at": timezone.now().isoformat(), "data": data}
 
 
-def request_event(request: SupplyRequest, event: str) -> None:
-    """Tell the nation concerned that `request` moved (who hears of `event`: its row of the lifecycle table);
-    webhooks go to both nations' systems."""
-    nation_field, role = lifecycle.BY_EVENT[event].audience
-    nation_id = getattr(request, f"{nation_field}_id")
-    # Stored text read later by others: composed in the portal's language, not in the acting user's.
-    with translation.override(settings.LANGUAGE_CODE):
-        title = f"{request.reference}: {EventType(event).label.lower()}"
-    body = (
-        f"{request.requesting_nation.code} asks {request.supplying_nation.code} for "
-        f"{request.quantity_requested} × {request.item.nsn} {request.item.name} "
-        f"({request.source_center.code} → {request.destination_center.code})."
-    )
+def request_event(request: SupplyRequest, event: str, *, comment: str = "") -> None:
+    """Tell those concerned that `request` moved (its row of the lifecycle table): the nation's role holders of its
+    `audience`, and the operators of the center where the move leaves work (`operators_of`), each with the
+    quantities, the comment and what they do next.  All of them see the request (its visibility rule names both
+    nations' officers and both centers' operators).  Webhooks go to both nations' systems."""
+    row = lifecycle.BY_EVENT[event]
+    nation_field, role = row.audience
+    audiences = [("nation", list(people_holding(role, getattr(request, f"{nation_field}_id"))))]
+    if row.operators_of:
+        told = {user.pk for user in audiences[0][1]}  # one notice each: the nation's text for a dual-hatted user
+        operators = people_holding(Role.OPERATOR, getattr(request, f"{row.operators_of}_id")).exclude(pk__in=told)
+        audiences.append(("operators", list(operators)))
     link = reverse("request-detail-page", args=[request.pk]) if _has_route("request-detail-page") else ""
-    notes = Notification.objects.bulk_create(
-        [Notification(user=u, event=event, title=title, body=body, link=link) for u in people_holding(role, nation_id)]
-    )
+    notes = []
+    # Stored text, read (and e-mailed) later: composed once per language of its readers, never in the actor's.
+    for audience, users in audiences:
+        for language, readers in by_language(users).items():
+            with translation.override(language):
+                title, body = _request_notice(request, event, audience=audience, comment=comment)
+            notes += [Notification(user=u, event=event, title=title, body=body, link=link) for u in readers]
+    notes = Notification.objects.bulk_create(notes)
     endpoints = _endpoints_wanting(event, {request.requesting_nation_id, request.supplying_nation_id})
     deliveries: list[int] = []
     if endpoints:  # the payload is built only when a national system listens
@@ -133,6 +151,43 @@ def request_event(request: SupplyRequest, event: str) -> None:
             )
         ]
     _enqueue_after_commit([n.pk for n in notes], deliveries)
+
+
+# The operators' notices are work orders: their title says what to do where.
+OPERATOR_TITLES = {
+    EventType.REQUEST_APPROVED: _("%(reference)s: dispatch %(n)s %(unit)s from %(center)s"),
+    EventType.REQUEST_DISPATCHED: _("%(reference)s: receive %(n)s %(unit)s at %(center)s"),
+}
+
+
+def _request_notice(request: SupplyRequest, event: str, *, audience: str, comment: str) -> tuple[str, str]:
+    """(title, body) of the notice of `event` for `audience` ("nation" or "operators"): the body says who asks
+    what, the quantities so far, the comment, and the next step (templates/coordination/notifications/)."""
+    if audience == "operators":
+        row = lifecycle.BY_EVENT[event]
+        quantity = request.quantity_approved if event == EventType.REQUEST_APPROVED else request.quantity_dispatched
+        title = OPERATOR_TITLES[event] % {
+            "reference": request.reference,
+            "n": quantity,
+            "unit": request.item.unit_of_issue,
+            "center": getattr(request, row.operators_of).code,
+        }
+    else:
+        title = _("%(reference)s: %(event)s") % {
+            "reference": request.reference,
+            "event": EventType(event).label.lower(),
+        }
+    body = render_to_string(
+        "coordination/notifications/request_event.txt",
+        {
+            "r": request,
+            "event": event.replace(".", "_"),  # request_approved: a name the template can compare
+            "to_operators": audience == "operators",
+            "comment": comment.strip(),
+            "remainder": remainder_of(request),
+        },
+    )
+    return title, body.strip()
 
 
 def notify_critical_shortfalls(shortfall_ids: list[int]) -> None:
@@ -150,20 +205,12 @@ def notify_critical_shortfalls(shortfall_ids: list[int]) -> None:
         notes: list[Notification] = []
         deliveries: list[int] = []
         for nation_id, shortfalls in by_nation.items():
-            centers = sorted({s.center.code for s in shortfalls})
-            title = f"{len(shortfalls)} new critical shortfall(s) at {', '.join(centers)}"
-            with translation.override(settings.LANGUAGE_CODE):  # stored text, as for request events
-                lines = [
-                    f"{s.center.code} {s.item.nsn} {s.item.name}: {s.get_kind_display().lower()}, "
-                    f"{s.available} available"
-                    for s in shortfalls[:MAX_LINES]
+            for language, readers in by_language(people_holding(Role.LOGISTICS, nation_id)).items():
+                with translation.override(language):  # stored text, as for request events
+                    title, body = _shortfalls_notice(shortfalls)
+                notes += [
+                    Notification(user=u, event=EventType.SHORTFALL_CRITICAL, title=title, body=body) for u in readers
                 ]
-            if len(shortfalls) > MAX_LINES:
-                lines.append(f"… and {len(shortfalls) - MAX_LINES} more.")
-            notes += [
-                Notification(user=u, event=EventType.SHORTFALL_CRITICAL, title=title, body="\n".join(lines))
-                for u in people_holding(Role.LOGISTICS, nation_id)
-            ]
             # the nation's endpoints asked once, not once per shortfall (a first run raises thousands)
             endpoints = _endpoints_wanting(EventType.SHORTFALL_CRITICAL, {nation_id})
             if not endpoints:
@@ -185,6 +232,34 @@ def notify_critical_shortfalls(shortfall_ids: list[int]) -> None:
 
 
 MAX_LINES = 25
+
+
+def _shortfalls_notice(shortfalls: list[Shortfall]) -> tuple[str, str]:
+    """(title, body) of a nation's summary of new critical shortfalls, in the active language: the count and the
+    centers, then one line per shortfall (the first MAX_LINES)."""
+    n = len(shortfalls)
+    title = ngettext(
+        "%(n)s new critical shortfall at %(centers)s", "%(n)s new critical shortfalls at %(centers)s", n
+    ) % {"n": n, "centers": ", ".join(sorted({s.center.code for s in shortfalls}))}
+    lines = [
+        ngettext(
+            "%(center)s %(nsn)s %(name)s: %(kind)s, %(available)s available",
+            "%(center)s %(nsn)s %(name)s: %(kind)s, %(available)s available",
+            s.available or 0,
+        )
+        % {
+            "center": s.center.code,
+            "nsn": s.item.nsn,
+            "name": s.item.name,
+            "kind": s.get_kind_display().lower(),
+            "available": "?" if s.available is None else s.available,  # None: not seen yet
+        }
+        for s in shortfalls[:MAX_LINES]
+    ]
+    if n > MAX_LINES:
+        rest = n - MAX_LINES
+        lines.append(ngettext("… and %(n)s more shortfall.", "… and %(n)s more shortfalls.", rest) % {"n": rest})
+    return title, "\n".join(lines)
 
 
 def _jsonable(data: dict) -> dict:

@@ -1,12 +1,14 @@
 import datetime as dt
 
 from django import forms
+from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.filters import dashed_nsn
+from core.widgets import IsoDateInput
 from inventory.api.serializers import MAX_QUANTITY
-from inventory.models import Item, LogisticsCenter
+from inventory.lookup import item_for_entry
+from inventory.models import LogisticsCenter
 from nations.models import Nation
 
 from .lifecycle import Input, Transition
@@ -15,15 +17,32 @@ from .models import Priority, SupplyRequest
 
 class SupplyRequestForm(forms.Form):
     """A new request.  The supplier and source center are chosen by hand, or else come from the sourcing suggestion
-    picked (``source_option``: "NATION|CENTER"; the page pre-selects the nearest)."""
+    picked (``source_option``: "NATION|CENTER"; the page pre-selects the nearest).  The page may open it prefilled
+    from a shortage (``coordination.prefill``)."""
 
     requesting_nation = forms.ModelChoiceField(
         label=_("Requesting nation"), queryset=Nation.objects.none(), to_field_name="code"
     )
+    # an NSN with or without dashes, an item's name, or an entry picked from the autocomplete: as one types, the
+    # catalog's matches fill the page's <datalist id="nsn-list"> (inventory.lookup)
     nsn = forms.CharField(
-        label=_("Item (NSN)"),
-        max_length=16,
-        widget=forms.TextInput(attrs={"placeholder": "8970-14-000-0001", "list": "nsn-list"}),
+        label=_("Item (NSN or name)"),
+        max_length=250,
+        widget=forms.TextInput(
+            attrs={
+                "class": "rq-item",
+                "placeholder": _("NSN or item name"),
+                "list": "nsn-list",
+                "autocomplete": "off",
+                "aria-describedby": "nsn-hint",
+                "hx-get": reverse_lazy("item-lookup"),
+                "hx-trigger": "input changed delay:250ms",
+                "hx-include": "this",
+                "hx-target": "#nsn-list",
+                "hx-swap": "innerHTML",
+                "hx-sync": "this:replace",
+            }
+        ),
     )
     quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=MAX_QUANTITY)
     destination_center = forms.ModelChoiceField(
@@ -43,9 +62,14 @@ class SupplyRequestForm(forms.Form):
         queryset=LogisticsCenter.objects.order_by("code"),
     )
     priority = forms.ChoiceField(label=_("Priority"), choices=Priority.choices, initial=Priority.ROUTINE)
-    required_by = forms.DateField(label=_("Required by"), widget=forms.DateInput(attrs={"type": "date"}))
-    justification = forms.CharField(label=_("Justification"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    required_by = forms.DateField(label=_("Required by"), widget=IsoDateInput)
+    justification = forms.CharField(
+        label=_("Justification"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "class": "rq-wide"})
+    )
     submit_now = forms.BooleanField(label=_("Submit to the supplying nation now"), required=False, initial=True)
+    # the request whose remainder this one raises: its supplier is left out of the sourcing suggestions.  Advice
+    # only (read by the views, never validated): a stale or forged value must not make the form fail unseen.
+    follow_up = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, nations=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,10 +79,9 @@ class SupplyRequestForm(forms.Form):
         self.fields["required_by"].initial = timezone.localdate() + dt.timedelta(days=7)
 
     def clean_nsn(self):
-        nsn = dashed_nsn(self.cleaned_data["nsn"].strip())  # 9130123456789 is 9130-12-345-6789
-        item = Item.objects.filter(nsn=nsn).first()
+        item = item_for_entry(self.cleaned_data["nsn"])
         if item is None:
-            raise forms.ValidationError(_("No item with this NSN in the catalog."))
+            raise forms.ValidationError(_("No item in the catalog has this NSN or name: pick one from the list."))
         return item
 
     def clean_required_by(self):

@@ -57,7 +57,9 @@ class Transition:
     - `fields`: what the caller gives besides the request (``Input``);
     - `service`, `actor`: the function of ``coordination.services`` that makes it, and its keyword for who acts;
     - `event`: the notification/webhook event it raises (None: nobody is told), `audience`: which nation's holders
-      of which role hear of it;
+      of which role hear of it; `operators_of`: the request's center whose operators are told too, because the
+      move leaves work waiting there (an approval: a dispatch at the source; a dispatch: a receipt at the
+      destination);
     - `acting_side`: the nation on whose behalf it is made, for the audit log;
     - `label`, `confirm`, `style`: the button, its confirmation question and its look in the browser;
     - `queue`: the dashboard queue of requests waiting for this move by the viewer (None: no queue).
@@ -76,6 +78,7 @@ class Transition:
     separation_of_duties: bool = False
     event: str | None = None
     audience: tuple[str, str] | None = None  # (nation field of the request, role)
+    operators_of: str | None = None  # center field of the request
     acting_side: str = "requesting_nation"
     style: str = ""
     queue: str | None = None
@@ -126,6 +129,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         ),
         event=EventType.REQUEST_APPROVED,
         audience=("requesting_nation", Role.LOGISTICS),
+        operators_of="source_center",
         acting_side="supplying_nation",
         queue="approval",
     ),
@@ -157,6 +161,7 @@ TRANSITIONS: tuple[Transition, ...] = (
         service="dispatch_request",
         event=EventType.REQUEST_DISPATCHED,
         audience=("requesting_nation", Role.LOGISTICS),
+        operators_of="destination_center",
         acting_side="supplying_nation",
         queue="dispatch",
     ),

@@ -39,6 +39,7 @@ from .models import (
     RequestEvent,
     RequestStatus,
     Severity,
+    Shortfall,
     SupplyRequest,
     WebhookDelivery,
     WebhookEndpoint,
@@ -96,7 +97,7 @@ def _record(
         quantity=quantity,
     )
     if row.event:
-        events.request_event(request, row.event)
+        events.request_event(request, row.event, comment=comment or "")
     return event
 
 
@@ -332,6 +333,27 @@ def acknowledge_flag(*, flag, user):
         flag.acknowledged_by = user
         flag.save(update_fields=["acknowledged_at", "acknowledged_by", "updated_at"])
     return flag
+
+
+@transaction.atomic
+def acknowledge_flags(*, flags: list[Shortfall] | list[Discrepancy], user) -> int:
+    """Acknowledge several flags of one model at once, all or none: each must be the user's to acknowledge (the
+    rule of ``acknowledge_flag``; load their ``stock``), else PermissionDenied and nothing changes.  Flags
+    acknowledged already keep who and when.  Rows are locked in primary-key order.  Returns how many were
+    acknowledged now."""
+    if not flags:
+        return 0
+    (model,) = {type(flag) for flag in flags}
+    for flag in flags:
+        access.require(user, "flag.acknowledge", flag)
+    ids = list(
+        model.objects.select_for_update()
+        .filter(pk__in=[flag.pk for flag in flags], acknowledged_at__isnull=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    now = timezone.now()
+    return model.objects.filter(pk__in=ids).update(acknowledged_at=now, acknowledged_by=user, updated_at=now)
 
 
 @transaction.atomic

@@ -2,16 +2,18 @@ from django.urls import path
 
 from core.web import public_page
 
-from . import views
+from . import queue_views, views
 
 urlpatterns = [
     path("requests/", views.request_list, name="request-list"),
     # a form over reference data (nations, centers, items): it reads no restricted rows
     path("requests/new/", public_page(views.request_new), name="request-new"),
     path("requests/sourcing/", views.request_sourcing, name="request-sourcing"),
+    path("requests/approvals/", queue_views.approval_queue, name="approval-queue"),
     path("requests/<int:pk>/", views.request_detail, name="request-detail-page"),
     path("requests/<int:pk>/<str:action>/", views.request_action, name="request-action"),
     path("shortfalls/", views.shortfall_list, name="shortfall-list"),
+    path("shortfalls/acknowledge/", views.shortfall_acknowledge, name="shortfall-acknowledge"),
     path("discrepancies/", views.discrepancy_list, name="discrepancy-list"),
     path("discrepancies/<int:pk>/resolve/", views.discrepancy_resolve, name="discrepancy-resolve"),
     path("flags/<str:kind>/<int:pk>/acknowledge/", views.flag_acknowledge, name="flag-acknowledge"),

@@ -9,6 +9,7 @@ import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.choices import CallableChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
 
@@ -32,12 +33,19 @@ class ChangedAfterFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
+YES_NO_ANY = [("", _("Any")), ("true", _("Yes")), ("false", _("No"))]
+
+
 class StrictBooleanField(forms.NullBooleanField):
     """true/false (or 1/0), or nothing; anything else is an error rather than "no filter" (Django's NullBoolean
     reads every unknown word as unset, so ``?unread=perhaps`` listed everything)."""
 
-    widget = forms.TextInput
     VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def __init__(self, *args, **kwargs):
+        # a dropdown on a page; it hands over the raw text, which to_python judges (the API's ?unread=1 still reads)
+        kwargs.setdefault("widget", forms.Select(choices=YES_NO_ANY))
+        super().__init__(*args, **kwargs)
 
     def to_python(self, value):
         if value in (None, ""):
@@ -55,6 +63,43 @@ class StrictBooleanField(forms.NullBooleanField):
 
 class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
+
+
+class YesNoAnySelect(forms.NullBooleanSelect):
+    """A boolean filter's dropdown on a page: Any, Yes, No (Django's says "Unknown" for "no filter").  It reads the
+    query string as Django's does, so the API's ``?shared=true`` means what it meant."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = YES_NO_ANY
+
+    def format_value(self, value):
+        value = super().format_value(value)
+        return [""] if value == "unknown" else [value]  # a list: a string would also "contain" the blank choice
+
+
+class CodeFilter(django_filters.CharFilter):
+    """A nation's or a center's code: typed in the API (any case; an unknown code finds nothing, as before), chosen
+    from a dropdown on a page.  `choices` is a callable returning (code, label) pairs, read only when the dropdown
+    is drawn, so the API pays no query for it."""
+
+    def __init__(self, *args, choices, **kwargs):
+        kwargs.setdefault("lookup_expr", "iexact")
+        self.choices = choices
+        super().__init__(*args, **kwargs)
+
+    def use_choices(self, memo: dict) -> None:
+        """Draw the dropdown from `memo`, shared by the filterset's filters: one query per list, not per filter."""
+        choices = self.choices
+
+        def listed():
+            if choices not in memo:
+                memo[choices] = [("", _("Any")), *choices()]
+            return memo[choices]
+
+        widget = forms.Select()
+        widget.choices = CallableChoiceIterator(listed)
+        self.extra["widget"] = widget
 
 
 # An NSN's groups: 4-digit supply classification, 2-digit NCB code, 7-digit serial written 3 + 4.
@@ -104,3 +149,15 @@ class PortalFilterSet(django_filters.FilterSet):
     redeclares the filter on it; one with no change time (the append-only audit log) sets it to None."""
 
     updated_after = ChangedAfterFilter(field_name="updated_at", lookup_expr="gt", label=_("Updated after"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # on a page: codes are dropdowns, yes/no filters say Any/Yes/No, choices offer Any (not "---------")
+        code_lists: dict = {}
+        for declared in self.filters.values():
+            if isinstance(declared, CodeFilter):
+                declared.use_choices(code_lists)
+            elif isinstance(declared, django_filters.BooleanFilter) and not isinstance(declared, StrictBooleanFilter):
+                declared.extra.setdefault("widget", YesNoAnySelect)
+            elif isinstance(declared, django_filters.ChoiceFilter):
+                declared.extra.setdefault("empty_label", _("Any"))

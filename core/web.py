@@ -93,12 +93,13 @@ class RestrictedListView(RestrictedPageMixin, View):
             rows = self.filter.qs
         return self.sort(rows)
 
+    def paginate(self, rows):
+        """The page of `rows` the query string asks for."""
+        return self.paginator_class(rows, self.paginate_by).get_page(self.request.GET.get("page"))
+
     def get_context_data(self, **extra):
         rows = self.get_rows()
-        context = {
-            "page": self.paginator_class(rows, self.paginate_by).get_page(self.request.GET.get("page")),
-            "query": query_without_page(self.request),
-        }
+        context = {"page": self.paginate(rows), "query": query_without_page(self.request)}
         if self.filter is not None:
             context["filter"] = self.filter
         context.update(extra)

@@ -4,10 +4,19 @@ import django_filters
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from core.filters import ChangedAfterFilter, ItemSearchFilter, PortalFilterSet
+from core.filters import ChangedAfterFilter, CodeFilter, ItemSearchFilter, PortalFilterSet
+from nations.filters import nation_choices
 from nations.models import Nation
 
-from .models import ALL, Item, LogisticsCenter, Movement, ReleaseList, Stock, StockReport, SupplyClass
+from .models import ALL, CenterKind, Item, LogisticsCenter, Movement, ReleaseList, Stock, StockReport, SupplyClass
+
+
+def center_choices() -> list[tuple[str, str]]:
+    """Every center as a filter's dropdown offers it (reference data: the same list for every user)."""
+    return [
+        (code, f"{code} · {name}")
+        for code, name in LogisticsCenter.objects.order_by("code").values_list("code", "name")
+    ]
 
 
 class NationFilter(PortalFilterSet):
@@ -17,8 +26,11 @@ class NationFilter(PortalFilterSet):
 
 
 class CenterFilter(PortalFilterSet):
-    host_nation = django_filters.CharFilter(field_name="host_nation__code", lookup_expr="iexact")
-    participant = django_filters.CharFilter(field_name="participants__code", lookup_expr="iexact", distinct=True)
+    kind = django_filters.ChoiceFilter(choices=CenterKind.choices, label=_("Kind"))
+    host_nation = CodeFilter(field_name="host_nation__code", choices=nation_choices, label=_("Host nation"))
+    participant = CodeFilter(
+        field_name="participants__code", choices=nation_choices, distinct=True, label=_("Participating nation")
+    )
 
     class Meta:
         model = LogisticsCenter
@@ -26,7 +38,7 @@ class CenterFilter(PortalFilterSet):
 
 
 class ItemFilter(PortalFilterSet):
-    q = ItemSearchFilter(label="NSN prefix or name")
+    q = ItemSearchFilter(label=_("NSN prefix or name"))
 
     class Meta:
         model = Item
@@ -34,8 +46,8 @@ class ItemFilter(PortalFilterSet):
 
 
 class StockFilter(PortalFilterSet):
-    center = django_filters.CharFilter(field_name="center__code", lookup_expr="iexact", label=_("Center code"))
-    nation = django_filters.CharFilter(field_name="nation__code", lookup_expr="iexact", label=_("Nation code"))
+    center = CodeFilter(field_name="center__code", choices=center_choices, label=_("Center"))
+    nation = CodeFilter(field_name="nation__code", choices=nation_choices, label=_("Nation"))
     nsn = django_filters.CharFilter(field_name="item__nsn", label=_("NSN"))
     supply_class = django_filters.ChoiceFilter(
         field_name="item__supply_class", choices=SupplyClass.choices, label=_("Supply class")
@@ -97,7 +109,7 @@ class MovementFilter(PortalFilterSet):
     center = django_filters.CharFilter(field_name="stock__center__code", lookup_expr="iexact")
     nsn = django_filters.CharFilter(field_name="stock__item__nsn")
     kind = django_filters.CharFilter()
-    request = django_filters.CharFilter(method="filter_request", label="Request reference")
+    request = django_filters.CharFilter(method="filter_request", label=_("Request reference"))
     # the ledger is append-only: a movement changes once, when it is recorded
     updated_after = ChangedAfterFilter(
         field_name="recorded_at", lookup_expr="gt", label="Only movements recorded after this time"

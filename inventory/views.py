@@ -4,31 +4,15 @@ rules as the API."""
 
 from django.core.paginator import Paginator
 from django.db.models import Case, F, Sum, Value, When
-from django.http import StreamingHttpResponse
 
-from core.export import csv_writer
 from core.filters import item_search
-from core.web import RestrictedDetailView, RestrictedListView
+from core.tables import TableListView
+from core.web import RestrictedDetailView
 from nations import access
 
-from .filters import StockFilter
+from .filters import CenterFilter, StockFilter
 from .models import LogisticsCenter, Stock
-
-STOCK_SORTS = {
-    "center": ("center__code", "item__nsn"),
-    "nation": ("nation__code", "center__code", "item__nsn"),
-    "nsn": ("item__nsn", "center__code"),
-    "name": ("item__name", "item__nsn"),
-    "on_hand": ("on_hand", "id"),
-    "available": ("available_qty", "id"),
-    "safety": ("safety_level", "id"),
-}
-
-
-def _sorted(queryset, key: str):
-    descending = key.startswith("-")
-    fields = STOCK_SORTS.get(key.lstrip("-"), STOCK_SORTS["center"])
-    return queryset.order_by(*(f"-{f}" if descending else f for f in fields))
+from .tables import CenterTable, StockTable
 
 
 class IdsFirstPaginator(Paginator):
@@ -55,92 +39,36 @@ def visible_stocks(user):
     return STOCK_ROWS.all().visible_to(user).with_available()
 
 
-class StockListView(RestrictedListView):
-    """The stocks the user may see: filters (the API's filterset), sorting, pages of 50, CSV export."""
+class StockListView(TableListView):
+    """The stocks the user may see: filters (the API's filterset), sortable columns, pages of a chosen size,
+    CSV (streamed) and XLSX exports of the same rows."""
 
     queryset = STOCK_ROWS
     filterset_class = StockFilter
+    table_class = StockTable
+    ordering = ("center__code", "item__nsn", "pk")
     paginator_class = IdsFirstPaginator
     template_name = "inventory/stock_list.html"
 
     def get_queryset(self):
         return super().get_queryset().with_available()
 
-    def sort(self, rows):
-        return _sorted(rows, self.request.GET.get("sort", "center"))
-
-    def get(self, request, *args, **kwargs):
-        if request.GET.get("format") == "csv":
-            return _csv(self.get_rows())
-        return super().get(request, *args, **kwargs)
-
-    def get_context_data(self, **extra):
-        return super().get_context_data(sort=self.request.GET.get("sort", "center"), **extra)
-
 
 stock_list = StockListView.as_view()
-
-
-def _csv(rows):
-    """Streamed, so an export of many thousand rows starts at once and holds no list in memory.  Text cells that
-    a spreadsheet would evaluate (an item named "=HYPERLINK(...)") are quoted by ``core.export``."""
-    writer = csv_writer()
-    header = [
-        "center",
-        "nation",
-        "nsn",
-        "item",
-        "supply_class",
-        "unit",
-        "on_hand",
-        "reserved",
-        "available",
-        "safety_level",
-        "daily_consumption",
-        "shared",
-        "updated_at",
-        "releasable_to",
-    ]
-
-    def lines():
-        yield writer.writerow(header)
-        for s in rows.iterator(chunk_size=2000):
-            yield writer.writerow(
-                [
-                    s.center.code,
-                    s.nation.code,
-                    s.item.nsn,
-                    s.item.name,
-                    s.item.supply_class,
-                    s.item.unit_of_issue,
-                    s.on_hand,
-                    s.reserved,
-                    s.available,
-                    s.safety_level,
-                    s.daily_consumption,
-                    "yes" if s.shared else "no",
-                    s.updated_at.isoformat(),
-                    "ALL" if s.shared else " ".join(s.releasable_to),  # codes apart by spaces; empty: private
-                ]
-            )
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="stocks.csv"'
-    return response
 
 
 CENTER_ROWS = LogisticsCenter.objects.select_related("host_nation").prefetch_related("participants")
 
 
-class CenterListView(RestrictedListView):
-    """Every center (reference data), on one page."""
+class CenterListView(TableListView):
+    """Every center (reference data), filtered by host nation, participant and kind (the API's filterset)."""
 
     public = True
     queryset = CENTER_ROWS
+    filterset_class = CenterFilter
+    table_class = CenterTable
+    ordering = ("code",)
     template_name = "inventory/center_list.html"
-
-    def get_context_data(self, **extra):
-        return {"centers": self.get_rows(), **extra}
 
 
 center_list = CenterListView.as_view()

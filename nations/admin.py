@@ -11,7 +11,7 @@ from core.admin import AppendOnlyAdmin
 from . import access, two_factor
 from .access.profile import center_model
 from .forms import AdminLoginForm
-from .models import ApiToken, AuditEntry, AuditSeal, Nation, ServiceAccount
+from .models import ApiToken, AuditEntry, AuditSeal, Nation, ServiceAccount, UserPreference
 from .roles import Role
 from .tokens import revoke_token
 
@@ -38,6 +38,16 @@ def revoke_tokens(modeladmin, request, queryset):
     for token in queryset.filter(revoked_at__isnull=True):
         revoke_token(token=token)
     modeladmin.message_user(request, "Revoked.", messages.SUCCESS)
+
+
+@admin.register(UserPreference)
+class UserPreferenceAdmin(admin.ModelAdmin):
+    """The language each user's notices are written in (users set it with the header's language switch)."""
+
+    list_display = ["user", "language"]
+    list_filter = ["language"]
+    search_fields = ["user__username"]
+    autocomplete_fields = ["user"]
 
 
 @admin.register(ApiToken)

@@ -6,9 +6,14 @@ import django_filters
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.filters import PortalFilterSet
+from core.filters import CodeFilter, PortalFilterSet
 
-from .models import AuditEntry, AuditKind
+from .models import AuditEntry, AuditKind, Nation
+
+
+def nation_choices() -> list[tuple[str, str]]:
+    """Every nation as a filter's dropdown offers it (reference data: the same list for every user)."""
+    return [(code, f"{code} · {name}") for code, name in Nation.objects.order_by("code").values_list("code", "name")]
 
 
 def _start_of(day) -> datetime:
@@ -20,7 +25,7 @@ class AuditEntryFilter(PortalFilterSet):
     actor = django_filters.CharFilter(
         field_name="username", lookup_expr="iexact", label=_("User (actor, or username tried)")
     )
-    nation = django_filters.CharFilter(field_name="nation__code", lookup_expr="iexact", label=_("Nation code"))
+    nation = CodeFilter(field_name="nation__code", choices=nation_choices, label=_("Nation"))
     date_from = django_filters.DateFilter(method="filter_date_from", label=_("From (date)"))
     date_to = django_filters.DateFilter(method="filter_date_to", label=_("To (date, inclusive)"))
     object_type = django_filters.CharFilter(

@@ -119,6 +119,30 @@ class ApiToken(models.Model):
         return self.revoked_at is None and self.expires_at > now
 
 
+class UserPreference(models.Model):
+    """What a user chose for themselves: the language their notifications and e-mails are written in (the one they
+    last picked in the header, or the one their first sign-in was shown in).  No row: the portal's language."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="preference"
+    )
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.language}"
+
+    @classmethod
+    def remember_language(cls, user, language: str, *, replace: bool) -> None:
+        """Store `language` for `user` when it is one of the portal's (settings.LANGUAGES); with `replace` false,
+        only if the user has none yet."""
+        if language not in dict(settings.LANGUAGES):
+            return
+        if replace:
+            cls.objects.update_or_create(user=user, defaults={"language": language})
+        else:
+            cls.objects.get_or_create(user=user, defaults={"language": language})
+
+
 class AuditKind(models.TextChoices):
     LOGIN = "login", _("Signed in")
     LOGIN_FAILED = "login.failed", _("Sign-in failed")

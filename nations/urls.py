@@ -4,14 +4,9 @@ from django.urls import path, reverse_lazy
 from core.web import public_page
 
 from . import two_factor_views, views
-from .forms import LoginForm
 
 urlpatterns = [
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="registration/login.html", authentication_form=LoginForm),
-        name="login",
-    ),
+    path("login/", views.sign_in, name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # self-service password change (Django's views: the old password, the password validators, other sessions end);
     # about the signed-in user only, so no rows to restrict

@@ -1,9 +1,10 @@
 from django.urls import path
 
-from . import views
+from . import search, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("search/", search.search, name="search"),
     path("stocks/<int:pk>/", views.stock_detail, name="stock-detail"),
     path("stocks/<int:pk>/adjust/", views.stock_adjust, name="stock-adjust"),
     path("stocks/<int:pk>/count/", views.stock_count, name="stock-count"),

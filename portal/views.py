@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from core.web import RestrictedDetailView, finish, service_action, visible_or_404
 from inventory import services
-from inventory.charts import chart_for_stock
+from inventory.charts import stock_balance_chart
 from inventory.forms import AdjustForm, CountForm, StockSettingsForm
 from inventory.models import CountSource
 from inventory.views import STOCK_ROWS, visible_stocks
@@ -68,7 +68,7 @@ class StockDetailView(RestrictedDetailView):
                 "ledger": ledger,
                 "counts": stock.counts.select_related("counted_by")[:10],
                 **open_flags_of(stock),
-                "chart": chart_for_stock(stock),
+                "chart": stock_balance_chart(stock),
                 **extra,
             }
         )
@@ -125,7 +125,7 @@ def _stock_action(request, pk, action: str):
                 "ledger": Paginator(fresh.movements.select_related("actor", "request").order_by("-id"), 25).get_page(1),
                 "counts": fresh.counts.select_related("counted_by")[:10],
                 **open_flags_of(fresh),
-                "chart": chart_for_stock(fresh),
+                "chart": stock_balance_chart(fresh),
             }
         )
         return render(request, "inventory/stock_detail.html", context)

@@ -23,16 +23,17 @@ from unittest import mock
 import pytest
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured
-from django.shortcuts import render
+from django.http import HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver, include, path
 from rest_framework import mixins
 from rest_framework.test import APIClient, APIRequestFactory, force_authenticate
 
 from config.api_urls import api_v1, router
 from core.api.base import PortalGenericViewSet
-from core.web import RestrictedListView
+from core.tables import TableListView
 from inventory.api.views import ItemViewSet, StockViewSet
 from inventory.models import Item, Stock
+from inventory.tables import StockTable
 from nations import access
 from nations.access import visibility
 from portal.context_processors import portal_context
@@ -246,10 +247,11 @@ class LeakyStockViewSet(StockViewSet):
         return Stock.objects.select_related("nation", "center", "item")
 
 
-class LeakyStockListView(RestrictedListView):
+class LeakyStockListView(TableListView):
     """A throwaway page that forgets the rule in the same way."""
 
     template_name = "inventory/stock_list.html"
+    table_class = StockTable
 
     def get_queryset(self):
         return Stock.objects.select_related("nation", "center", "item")
@@ -257,7 +259,7 @@ class LeakyStockListView(RestrictedListView):
 
 @login_required
 def leaky_stock_page(request):
-    return render(request, "inventory/center_list.html", {"centers": Stock.objects.all()})
+    return HttpResponse(", ".join(str(stock.pk) for stock in Stock.objects.all()))
 
 
 urlpatterns = [

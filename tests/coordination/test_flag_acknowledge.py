@@ -75,9 +75,11 @@ def test_acknowledging_is_for_those_the_flag_is_addressed_to(scene, who, stock_f
 def test_the_browser_button_and_action_follow_the_same_rule(scene, client):
     users, shortfall, _pool, _overdue = scene
     client.force_login(users["fra-log"])
-    page = client.get("/shortfalls/").content.decode()
-    assert f"/flags/shortfalls/{shortfall.pk}/acknowledge/" not in page
+    # the list offers a stock's open flags for acknowledgement as a checkbox: only to those who may acknowledge
+    checkbox = f'name="flags" value="{shortfall.pk}" form="flg-ack"'
+    page = client.get("/shortfalls/?scope=all").content.decode()
+    assert shortfall.item.nsn in page and checkbox not in page
     assert client.post(f"/flags/shortfalls/{shortfall.pk}/acknowledge/").status_code == 403
     client.force_login(users["deu-log"])
-    assert f"/flags/shortfalls/{shortfall.pk}/acknowledge/" in client.get("/shortfalls/").content.decode()
+    assert checkbox in client.get("/shortfalls/?scope=all").content.decode()
     assert client.post(f"/flags/shortfalls/{shortfall.pk}/acknowledge/").status_code == 302

@@ -176,7 +176,7 @@ def test_request_story_from_sourcing_to_receipt_in_the_browser(portal):
     fra.get_by_role("navigation", name="Main").get_by_role("link", name="Stocks").click()
     expect(fra.get_by_role("heading", level=1)).to_have_text("Stocks")
     portal.screenshot(fra, "02-stocks")
-    fra.get_by_label("Center code").fill(DESTINATION)
+    fra.locator("select[name=center]").select_option(DESTINATION)  # a dropdown of the centers
     fra.get_by_label("Item NSN or name").fill(item.nsn)
     fra.get_by_role("button", name="Filter").click()
     expect(fra.locator("p.count")).to_have_text("1 stock")

@@ -121,7 +121,19 @@ def test_every_variable_given_to_the_portal_is_read_by_settings(services, name):
 
 def test_dockerfile_builds_on_python_311(dockerfile):
     froms = [args for instruction, args in _instructions(dockerfile) if instruction == "FROM"]
-    assert froms and all(re.match(r"python:3\.11(-slim)?(\s|$)", image) for image in froms)
+    # the image that runs is the last stage; a Node stage before it only installs the npm libraries
+    assert froms and re.match(r"python:3\.11(-slim)?(\s|$)", froms[-1])
+    assert all(re.match(r"node:\d+(-slim)? AS assets$", image) for image in froms[:-1]), froms
+
+
+def test_dockerfile_installs_the_npm_libraries_from_the_lockfile_and_ships_what_pages_load(dockerfile):
+    assert "COPY package.json package-lock.json ./" in dockerfile
+    assert "npm ci --omit=dev" in dockerfile  # the lockfile's versions, without the test-only axe-core
+    assert "COPY --from=assets /assets/vendor/ /app/static/vendor/" in dockerfile
+    makefile = (ROOT / "Makefile").read_text()
+    vendored = re.search(r"^VENDOR_FILES := (.+)$", makefile, re.M).group(1).split()
+    for path in vendored:  # the image copies the same files as `make assets`
+        assert path in dockerfile, path
 
 
 def test_dockerfile_collects_static_files_with_debug_off(dockerfile):

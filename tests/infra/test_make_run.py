@@ -190,7 +190,9 @@ def test_demo_logistics_officer_sees_own_stock_and_no_other_nations_private_stoc
 
     _, _, page = browser.open("/stocks/")
     rows = re.findall(
-        r"<tr[^>]*>\s*<td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td>.*?<td[^>]*>([^<]*)</td>\s*</tr>", page, re.DOTALL
+        r'<tr[^>]*>\s*<td[^>]*>([^<]*)</td>\s*<td[^>]*>([^<]*)</td>.*?<td class="marking nowrap">([^<]*)</td>',
+        page,
+        re.DOTALL,
     )
     assert rows, "the stock table should list rows"
     markings = {"Shared (ALL)"} | {m for _c, _n, m in rows if m.startswith("REL TO") and "FRA" in m}

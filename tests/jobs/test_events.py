@@ -134,10 +134,12 @@ def test_each_request_transition_notifies_the_right_people_only(world):
     assert notified(EventType.REQUEST_SUBMITTED) == {"deu-liaison"}
 
     request = approve(world, request)
-    assert notified(EventType.REQUEST_APPROVED) == {"fra-logistics", "fra-logistics-2"}  # not fra-system
+    # the requesting nation's logistics officers (not fra-system), and the source center's operators: the dispatch
+    # now waits at their center (issue 14)
+    assert notified(EventType.REQUEST_APPROVED) == {"fra-logistics", "fra-logistics-2", "mlc-a-operator"}
 
     request = services.dispatch_request(request=request, actor=world.users["deu_logistics"])
-    assert notified(EventType.REQUEST_DISPATCHED) == {"fra-logistics", "fra-logistics-2"}
+    assert notified(EventType.REQUEST_DISPATCHED) == {"fra-logistics", "fra-logistics-2", "mlc-a-operator"}
 
     services.receive_request(request=request, actor=world.users["fra_logistics"])
     assert notified(EventType.REQUEST_RECEIVED) == {"fra-logistics", "fra-logistics-2"}
@@ -149,9 +151,14 @@ def test_each_request_transition_notifies_the_right_people_only(world):
     service_accounts = ("fra-system", "deu-system", "ita-system")
     assert not Notification.objects.filter(user__username__in=service_accounts).exists()
     assert not Notification.objects.filter(
-        user__username__in=["ita-logistics", "fra-liaison", "deu-logistics", "mlc-a-operator", "coordinator"]
+        user__username__in=["ita-logistics", "fra-liaison", "deu-logistics", "nat-b-operator", "coordinator"]
     ).exists()
-    note = Notification.objects.filter(event=EventType.REQUEST_APPROVED).first()
+    # MLC-A is both centers here: its operators dispatch, then receive
+    assert set(Notification.objects.filter(user__username="mlc-a-operator").values_list("event", flat=True)) == {
+        EventType.REQUEST_APPROVED,
+        EventType.REQUEST_DISPATCHED,
+    }
+    note = Notification.objects.filter(event=EventType.REQUEST_APPROVED, user__username="fra-logistics").first()
     assert note.title == f"{request.reference}: request approved"
     assert "FRA asks DEU for 10" in note.body and "MLC-A" in note.body
 
@@ -216,7 +223,8 @@ def test_notices_are_emailed_after_commit_to_users_with_an_address(world, django
         approve(world, request)
     # fra-logistics-2 is notified in the portal but has no address
     assert [m.to for m in mail.outbox] == [["fra.logistics@example.org"]]
-    assert Notification.objects.filter(event=EventType.REQUEST_APPROVED).count() == 2
+    # and mlc-a-operator, notified in the portal (no address), to dispatch
+    assert Notification.objects.filter(event=EventType.REQUEST_APPROVED).count() == 3
 
 
 # --- new critical shortfalls --------------------------------------------------------------------------------------
@@ -256,10 +264,10 @@ def test_new_critical_shortfalls_notify_the_nations_logistics_officers_once_per_
         "fra-logistics-2",
     ]
     fra_note = notes.get(user=world.users["fra_logistics"])
-    assert fra_note.title == "2 new critical shortfall(s) at MLC-A"  # one summary, not one notice per flag
+    assert fra_note.title == "2 new critical shortfalls at MLC-A"  # one summary, not one notice per flag
     assert len(fra_note.body.splitlines()) == 2
     assert "below safety level" in fra_note.body and "low days of supply" in fra_note.body
-    assert notes.get(user=world.users["deu_logistics"]).title == "1 new critical shortfall(s) at MLC-A"
+    assert notes.get(user=world.users["deu_logistics"]).title == "1 new critical shortfall at MLC-A"
     assert Shortfall.objects.filter(kind=ShortfallKind.UNMET_DEMAND, severity="critical").count() == 1
     shortfall_mail = [m for m in mail.outbox if "critical shortfall" in m.subject]
     assert [m.to for m in shortfall_mail] == [["fra.logistics@example.org"]]

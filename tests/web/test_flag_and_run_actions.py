@@ -53,11 +53,15 @@ def test_acknowledging_a_flag_is_for_those_it_is_addressed_to(world, browser, ki
 @pytest.mark.parametrize("kind", ["shortfalls", "discrepancies"])
 def test_the_acknowledge_button_shows_exactly_for_those_who_may_acknowledge(world, browser, kind):
     flag = flag_on(world, kind, "deu_shared")
-    action = f'action="{reverse("flag-acknowledge", args=[kind, flag.pk])}"'
-    page = reverse("shortfall-list" if kind == "shortfalls" else "discrepancy-list")
+    if kind == "shortfalls":  # one row per stock: a checkbox holds the stock's open flags for bulk acknowledgement
+        control = f'name="flags" value="{flag.pk}" form="flg-ack"'
+        page = reverse("shortfall-list") + "?scope=all"
+    else:
+        control = f'action="{reverse("flag-acknowledge", args=[kind, flag.pk])}"'
+        page = reverse("discrepancy-list")
     for user, status in ACKNOWLEDGE.items():
         if status != 404:
-            assert (action in browser(user).get(page).content.decode()) is (status == 200), user
+            assert (control in browser(user).get(page).content.decode()) is (status == 200), user
 
 
 def test_acknowledging_answers_in_place_and_keeps_the_first_acknowledgement(world, browser):

@@ -362,8 +362,8 @@ def test_new_request_link_only_for_logistics_officers(world, browser):
 def test_shortfall_list_holds_exactly_the_visible_shortfalls(world, browser):
     flags = {name: shortfall_on(stock) for name, stock in world.stocks.items()}
     for user in HUMANS:
-        html = browser(user).get(reverse("shortfall-list")).content.decode()
-        # each row links to its stock; no other stock is linked from the list
+        html = browser(user).get(reverse("shortfall-list") + "?scope=all").content.decode()
+        # each row links to its stock; no other stock is linked from the list (every scope: "all I can see")
         expected = {world.stocks[name].pk for name, viewers in STOCK_VIEWERS.items() if user in viewers}
         assert ids(r'href="/stocks/(\d+)/"', html) == expected, user
     assert len(flags) == 5
@@ -389,10 +389,11 @@ def test_flag_lists_show_open_flags_by_default_and_filter(world, browser):
     resolved.resolved_at = resolved.last_seen
     resolved.save(update_fields=["resolved_at"])
     client = browser("fra_logistics")
-    html = client.get(reverse("shortfall-list")).content.decode()
-    assert ids(r"/flags/shortfalls/(\d+)/acknowledge/", html) == {open_flag.pk}
-    html = client.get(reverse("shortfall-list") + "?open=false").content.decode()
-    assert "resolved" in html and f"/flags/shortfalls/{open_flag.pk}/" not in html
+    acknowledgeable = r'name="flags" value="([\d,]+)" form="flg-ack"'  # one checkbox per stock: its open flags
+    html = client.get(reverse("shortfall-list") + "?scope=all").content.decode()
+    assert set(re.findall(acknowledgeable, html)) == {str(open_flag.pk)}
+    html = client.get(reverse("shortfall-list") + "?scope=all&open=false").content.decode()
+    assert "Resolved" in html and not re.findall(acknowledgeable, html)
 
 
 # --- dashboard -----------------------------------------------------------------------------------------------------

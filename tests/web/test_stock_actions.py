@@ -65,7 +65,7 @@ def test_stock_page_shows_figures_ledger_counts_chart_and_open_flags(world, brow
     html = browser("fra_logistics").get(reverse("stock-detail", args=[stock.pk])).content.decode()
     assert 'data-testid="on-hand">50 EA<' in html
     assert "test receipt" in html  # the ledger line of the seeded receipt
-    assert "<svg" in html and 'class="balance"' in html
+    assert 'data-chart="stock-chart-data"' in html and 'id="stock-chart-data"' in html  # Chart.js draws it
     assert "Below safety level" in html and "Physical count differs from the books" in html
     assert ">47<" in html  # the recorded count
 

@@ -28,9 +28,17 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from coordination import events
+from coordination import events, runs
 from coordination import services as lifecycle
-from coordination.models import DaysOfSupplyTarget, Priority, RequestStatus, SupplyRequest
+from coordination.models import (
+    CenterPass,
+    DaysOfSupplyTarget,
+    Priority,
+    ReconciliationRun,
+    RequestStatus,
+    Shortfall,
+    SupplyRequest,
+)
 from inventory import ledger
 from inventory import services as inventory
 from inventory.models import (
@@ -433,6 +441,10 @@ ADJUSTMENT_REASONS = [
     (1, "Found during inventory"),
     (-1, "Loss in transit, board of inquiry"),
 ]
+# Shares of the stocks planned exhausted, below their safety level, and above it but under their days-of-supply
+# target: about 8% of the demo's stocks are then below safety and 14% flagged at all (a first reconciliation raises
+# some 1,000 flags over about 650 stocks, not a third of the portal).
+STOCK_SHORTAGES = (0.02, 0.06, 0.06)
 EXERCISES = {"MLC-NORTH": "COLD RESPONSE", "MLC-CENTRAL": "STEADFAST DEFENDER", "MLC-SOUTH": "TRIDENT JUNCTURE"}
 
 
@@ -468,6 +480,7 @@ class DemoScenario:
         self.load_releases(new_stocks)
         self.load_counts(new_stocks)
         self.load_requests()
+        self.reconcile(first_time=bool(new_stocks))
         return self.users
 
     # --- reference data ----------------------------------------------------------------------------------------
@@ -548,6 +561,7 @@ class DemoScenario:
         return users
 
     def load_targets(self) -> None:
+        self.targets = {(code, supply_class): days for code, supply_class, days in DAYS_OF_SUPPLY_TARGETS}
         for code, supply_class, days in DAYS_OF_SUPPLY_TARGETS:
             _, created = DaysOfSupplyTarget.objects.get_or_create(
                 nation=self.nations[code], supply_class=supply_class, defaults={"days": days}
@@ -642,14 +656,23 @@ class DemoScenario:
         low, high = self.daily_range[item.name]
         daily = Decimal(rng.uniform(low, high)).quantize(Decimal("0.01")) if high else Decimal("0")
         # major end items are not consumed: a small fleet is held in reserve instead
-        safety = max(1, round(float(daily) * rng.uniform(4, 10))) if daily else rng.randrange(0, 3)
+        safety = max(1, round(float(daily) * rng.uniform(3, 7))) if daily else rng.randrange(0, 3)
+        # what the nation wants to hold (days of supply) for the item's class
+        target = float(daily) * self.targets.get(
+            (nation.code, item.supply_class), settings.DEFAULT_DAYS_OF_SUPPLY_TARGET
+        )
+        # Most stocks are where their nation wants them; a minority is short (STOCK_SHORTAGES): below safety or
+        # even exhausted (critical), or above safety but under the days-of-supply target.
         roll = rng.random()
-        if roll < 0.03:
-            on_hand = 0  # exhausted: critical
-        elif roll < 0.15:
-            on_hand = round(safety * rng.uniform(0.1, 0.95))  # below safety
+        exhausted, below_safety, under_target = STOCK_SHORTAGES
+        if roll < exhausted:
+            on_hand = 0
+        elif roll < exhausted + below_safety:
+            on_hand = round(safety * rng.uniform(0.1, 0.95))
+        elif daily and roll < exhausted + below_safety + under_target:
+            on_hand = round(rng.uniform(safety, max(safety, target * 0.95)))
         elif daily:
-            on_hand = round(safety * rng.uniform(1.3, 6))
+            on_hand = round(max(target, safety) * rng.uniform(1.1, 3))
         else:
             on_hand = rng.randrange(2, 25)
         history = self._plan_history(rng, on_hand, daily)
@@ -761,6 +784,21 @@ class DemoScenario:
                 note="Stock report from national system" if by_system else "Quarterly physical inventory",
             )
             self.created["stock counts"] += 1
+
+    # --- a first reconciliation ----------------------------------------------------------------------------------
+
+    def reconcile(self, *, first_time: bool) -> None:
+        """Reconcile every center once, in-process, as a scheduled run would: a fresh portal shows its shortfalls
+        and discrepancies instead of none.  A re-run that created no stock leaves the flags to the schedule."""
+        if not first_time and CenterPass.objects.exists():
+            return
+        run = ReconciliationRun.objects.create(trigger="seed_demo", centers_total=len(self.centers))
+        for center_id in runs.begin_run(run.pk) or []:
+            runs.work_center(run.pk, center_id)
+        run = runs.finish_run(run.pk)
+        flagged = Shortfall.objects.filter(resolved_at__isnull=True)
+        self.created["shortfalls flagged"] += flagged.count()
+        self.created["stocks flagged"] += flagged.exclude(stock=None).values("stock").distinct().count()
 
     # --- supply requests through the lifecycle services --------------------------------------------------------
 
