@@ -155,7 +155,7 @@ def main() -> int:
     duration = args.duration or (3.0 if args.smoke else 30.0)
     rounds = args.rounds or (1 if args.smoke else 6)
     if args.smoke:
-        sets = [("alliance_bench_smoke_big", 20_000, 60_000), ("alliance_bench_smoke_small", 2_000, 6_000)]
+        sets = [("alliance_bench_smoke_big", 6_000, 18_000), ("alliance_bench_smoke_small", 1_000, 3_000)]
     else:
         sets = [("alliance_bench_1m", 1_000_000, 3_000_000), ("alliance_bench_10k", 10_000, 30_000)]
 

@@ -84,7 +84,7 @@ RACE_SHARE = 0.05
 NATIONS = ["FRA", "DEU", "ITA", "POL"]
 FULL = {"db": "alliance_bench_load", "stocks": 1_000_000, "movements": 3_000_000, "users": 32, "duration": 60.0,
         "pool": 150, "lines": 50, "warmup": 5.0}  # fmt: skip
-SMOKE = {"db": "alliance_bench_load_smoke", "stocks": 20_000, "movements": 60_000, "users": 16, "duration": 15.0,
+SMOKE = {"db": "alliance_bench_load_smoke", "stocks": 20_000, "movements": 60_000, "users": 16, "duration": 8.0,
          "pool": 25, "lines": 50, "warmup": 2.0}  # fmt: skip
 QUEUE = f"bench-load-{os.getpid()}"  # the Celery queue of this run; other runs may share the Redis database
 STATIC_ROOT = ROOT / "var" / "bench-load-static"  # the pages' static files, collected as in production

@@ -1,4 +1,4 @@
-"""bench/load.py still runs: in its --smoke mode (small data, 16 users for 15 seconds) every request of the mix is
+"""bench/load.py still runs: in its --smoke mode (small data, 16 users for 8 seconds) every request of the mix is
 answered as expected (no errors), the books are exact afterwards, and it prints its per-endpoint table and figures.
 The latencies are not judged here: it is a benchmark, not a test."""
 
