@@ -115,9 +115,10 @@ def test_the_page_size_is_one_of_the_offered_sizes(world, browser):
     client = browser("fra_logistics")
     assert len(stock_ids(client.get(reverse("stock-list") + "?per_page=25").content.decode())) == 25
     assert len(stock_ids(client.get(reverse("stock-list") + "?per_page=25&page=2").content.decode())) == 7
-    html = client.get(reverse("stock-list") + "?per_page=7").content.decode()  # not offered: the default, 50
-    assert len(stock_ids(html)) == 32
-    assert 'aria-current="true">50<' in html and "per_page=250" in html
+    html = client.get(reverse("stock-list") + "?per_page=7").content.decode()  # not offered: the default, 25
+    assert len(stock_ids(html)) == 25
+    assert 'aria-current="true">25<' in html and "per_page=250" in html
+    assert len(stock_ids(client.get(reverse("stock-list") + "?per_page=50").content.decode())) == 32
 
 
 def test_filters_are_dropdowns_of_codes_and_yes_no_any(world, browser):
