@@ -14,11 +14,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from coordination import services
 from coordination.models import Priority, RequestEvent, RequestStatus, SupplyRequest
 from inventory.models import Stock
 from tests.web import conftest as web_pages
-from tests.web.conftest import HTMX, books, make_request
+from tests.web.conftest import HTMX, books, make_request, raise_request
 
 pytestmark = pytest.mark.django_db
 
@@ -74,30 +73,16 @@ def test_bulk_approve_approves_what_it_can_and_reports_each_refusal(world, brows
     fits = make_request(world, quantity=50)
     too_big = make_request(world, quantity=300)  # 409: not enough stock
     already = make_request(world, RequestStatus.APPROVED, quantity=5)  # 409: decided already
-    not_theirs = services.create_request(  # DEU asks FRA: deu-liaison sees it but may not approve it (403)
-        requester=world.users["deu_logistics"],
-        requesting_nation=world.deu,
-        supplying_nation=world.fra,
-        item=world.rations,
-        source_center=world.mlc_a,
-        destination_center=world.mlc_a,
-        quantity=1,
-        required_by=timezone.localdate() + dt.timedelta(days=5),
-        justification="x",
-        submit=True,
-    )
-    hidden = services.create_request(  # ITA asks FRA: deu-liaison may not see it (404, as a missing one)
-        requester=world.users["ita_logistics"],
-        requesting_nation=world.ita,
-        supplying_nation=world.fra,
-        item=world.fuel,
-        source_center=world.mlc_a,
-        destination_center=world.nat_b,
-        quantity=1,
-        required_by=timezone.localdate() + dt.timedelta(days=5),
-        justification="x",
-        submit=True,
-    )
+    # DEU asks FRA: deu-liaison sees it but may not approve it (403)
+    not_theirs = raise_request(
+        world, by="deu_logistics", nation=world.deu, supplier=world.fra, item=world.rations,
+        source=world.mlc_a, destination=world.mlc_a, submit=True,
+    )  # fmt: skip
+    # ITA asks FRA: deu-liaison may not see it (404, as a missing one)
+    hidden = raise_request(
+        world, by="ita_logistics", nation=world.ita, supplier=world.fra, item=world.fuel,
+        source=world.mlc_a, destination=world.nat_b, submit=True,
+    )  # fmt: skip
     untouched = {r.pk: (r.status, r.events.count()) for r in (too_big, not_theirs, hidden)}
     books_before = books(stock)
 

@@ -24,7 +24,7 @@ from inventory.lookup import LOOKUP_LIMIT, entry_of
 from inventory.models import Stock
 from tests.api.conftest import build_scenario
 from tests.factories import ItemFactory, stock_with
-from tests.web.conftest import HTMX, make_request, shortfall_on
+from tests.web.conftest import HTMX, make_request, raise_request, shortfall_on
 from tests.web.test_i18n import french
 
 pytestmark = pytest.mark.django_db
@@ -272,17 +272,10 @@ def test_a_request_with_nothing_outstanding_says_so_and_leaves_the_quantity_to_t
 
 def test_a_request_the_user_may_not_follow_up_opens_an_empty_form(world, browser):
     # DEU asks FRA: fra_logistics sees it (as the supplier's officer) but does not raise DEU's requests
-    theirs = services.create_request(
-        requester=world.users["deu_logistics"],
-        requesting_nation=world.deu,
-        supplying_nation=world.fra,
-        item=world.rations,
-        source_center=world.mlc_a,
-        destination_center=world.mlc_a,
-        quantity=5,
-        required_by=timezone.localdate() + dt.timedelta(days=5),
-        justification="Theirs",
-    )
+    theirs = raise_request(
+        world, by="deu_logistics", nation=world.deu, supplier=world.fra, item=world.rations,
+        source=world.mlc_a, destination=world.mlc_a, quantity=5,
+    )  # fmt: skip
     theirs = services.reject_request(
         request=services.submit_request(request=theirs, actor=world.users["deu_logistics"]),
         approver=world.users["fra_liaison"],

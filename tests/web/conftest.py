@@ -61,6 +61,23 @@ def browser(world):
     return get
 
 
+def raise_request(world, *, by: str, nation, supplier, item, source, destination, quantity=1, submit=False):
+    """A request of `nation` raised by its logistics officer `by` to `supplier`, through the services: for the
+    requests that make_request's FRA -> DEU route does not cover."""
+    return services.create_request(
+        requester=world.users[by],
+        requesting_nation=nation,
+        supplying_nation=supplier,
+        item=item,
+        source_center=source,
+        destination_center=destination,
+        quantity=quantity,
+        required_by=timezone.localdate() + dt.timedelta(days=5),
+        justification="Exercise resupply",
+        submit=submit,
+    )
+
+
 def make_request(
     world,
     status=RequestStatus.SUBMITTED,
