@@ -12,6 +12,8 @@ from django.db.models import Q
 from django.utils.choices import CallableChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
+from core.widgets import LeanSelect
+
 
 class UtcIsoDateTimeField(django_filters.fields.IsoDateTimeField):
     """An ISO 8601 time, taken to UTC.  ISO 8601 allows offsets that PostgreSQL does not (beyond ±15:59): the
@@ -44,7 +46,7 @@ class StrictBooleanField(forms.NullBooleanField):
 
     def __init__(self, *args, **kwargs):
         # a dropdown on a page; it hands over the raw text, which to_python judges (the API's ?unread=1 still reads)
-        kwargs.setdefault("widget", forms.Select(choices=YES_NO_ANY))
+        kwargs.setdefault("widget", LeanSelect(choices=YES_NO_ANY))
         super().__init__(*args, **kwargs)
 
     def to_python(self, value):
@@ -65,7 +67,7 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
-class YesNoAnySelect(forms.NullBooleanSelect):
+class YesNoAnySelect(LeanSelect, forms.NullBooleanSelect):
     """A boolean filter's dropdown on a page: Any, Yes, No (Django's says "Unknown" for "no filter").  It reads the
     query string as Django's does, so the API's ``?shared=true`` means what it meant."""
 
@@ -97,7 +99,7 @@ class CodeFilter(django_filters.CharFilter):
                 memo[choices] = [("", _("Any")), *choices()]
             return memo[choices]
 
-        widget = forms.Select()
+        widget = LeanSelect()
         widget.choices = CallableChoiceIterator(listed)
         self.extra["widget"] = widget
 
@@ -161,3 +163,4 @@ class PortalFilterSet(django_filters.FilterSet):
                 declared.extra.setdefault("widget", YesNoAnySelect)
             elif isinstance(declared, django_filters.ChoiceFilter):
                 declared.extra.setdefault("empty_label", _("Any"))
+                declared.extra.setdefault("widget", LeanSelect)

@@ -45,12 +45,18 @@ from itertools import islice
 import django_tables2 as tables
 import tablib
 from django.contrib import messages
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django_tables2.rows import BoundRow, BoundRows
+from django_tables2.columns import ManyToManyColumn
+from django_tables2.columns.linkcolumn import BaseLinkColumn
+from django_tables2.rows import BoundRow
+from django_tables2.tables import TableOptions
+from django_tables2.utils import Accessor, signature
 
 from core.export import csv_writer, neutralise
 from core.web import RestrictedListView, query_without_page
@@ -79,6 +85,13 @@ class PortalTable(tables.Table):
     caption = ""  # what the table lists, read by screen readers
     page_sizes = PAGE_SIZES
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # django-tables2 reads only a table's own Meta: a table declaring none got tables2's defaults (its template,
+        # no "data" class, no portal pager), silently.  Without its own Meta a table takes its parent's.
+        if "Meta" not in cls.__dict__:
+            cls._meta = TableOptions(cls.Meta, cls.__name__)
+
     def __init__(self, data, *, for_request=None, **kwargs):
         # `for_request`, not tables2's `request`, which would sort and page the whole list by itself
         super().__init__(data, **kwargs)
@@ -102,8 +115,14 @@ class PortalTable(tables.Table):
     @property
     def paginated_rows(self):
         if hasattr(self, "page"):
-            return BoundRows(data=self.page.object_list, table=self)
+            return [PageRow(record, table=self) for record in self.page.object_list]
         return self.rows
+
+    def cell_plans(self) -> list[CellPlan]:
+        """How each shown column renders its cells, worked out once per table (see :class:`CellPlan`)."""
+        if not hasattr(self, "_cell_plans"):
+            self._cell_plans = [CellPlan(column) for column in self.columns]
+        return self._cell_plans
 
     def export_columns(self) -> list:
         return [c for c in self.columns.iterall() if not c.column.exclude_from_export]
@@ -129,6 +148,75 @@ class PortalTable(tables.Table):
                     row.get_cell_value(c.name) if c.name in computed else c.accessor.resolve(record, quiet=True)
                     for c in columns
                 ]
+
+
+class CellPlan:
+    """One column's cells as django-tables2 renders them (``BoundRow.get_cell``: the model field's display value
+    for a field with choices, the column's default for an empty value, ``render_<name>`` or the column's
+    ``render`` called with the arguments it names, the column's link), with what does not change from row to row
+    looked up once: the accessor, the render function's signature, the default and the cell's class.  tables2
+    looks them up per cell (an ``inspect.signature`` each): about 0.15 ms a cell, 45 ms of a 25-row page."""
+
+    def __init__(self, bound_column):
+        self.bound_column = bound_column
+        self.column = bound_column.column
+        self.accessor = Accessor(bound_column.accessor)
+        self.render = bound_column.render
+        self.arguments, self.takes_any = signature(self.render)
+        self.default = bound_column.default
+        self.td_class = (bound_column.attrs.get("td") or {}).get("class", "")
+        self.link = bound_column.link
+        self.display = None  # the name of the record's get_<field>_display, once a first record has shown it
+        self.decided = False
+        # the exceptions tables2 makes, kept by taking its own path for them
+        self.as_tables2 = isinstance(self.column, ManyToManyColumn) or (
+            isinstance(self.column, BaseLinkColumn) and self.column.text is not None
+        )
+
+    def _decide_display(self, record) -> None:
+        penultimate, remainder = self.accessor.penultimate(record)
+        if isinstance(penultimate, models.Model):
+            try:
+                field = self.accessor.get_field(record)
+            except FieldDoesNotExist:
+                field = None
+            if getattr(field, "choices", ()) and hasattr(penultimate, f"get_{remainder}_display"):
+                self.display = f"get_{remainder}_display"
+        self.decided = True
+
+    def cell(self, row: BoundRow):
+        if self.as_tables2:
+            return row.get_cell(self.bound_column.name)
+        record = row.record
+        if not self.decided:
+            self._decide_display(record)
+        try:
+            if self.display:
+                penultimate, _remainder = self.accessor.penultimate(record)
+                value = getattr(penultimate, self.display)()
+            else:
+                value = self.accessor.resolve(record)
+        except Exception:  # as tables2: a column whose accessor does not resolve shows its default
+            value = None
+        if value in self.column.empty_values:
+            return self.default
+        kwargs = {
+            "value": value,
+            "record": record,
+            "column": self.column,
+            "bound_column": self.bound_column,
+            "bound_row": row,
+            "table": row.table,
+        }
+        content = self.render(**(kwargs if self.takes_any else {name: kwargs[name] for name in self.arguments}))
+        return self.link(content, **kwargs) if self.link else content
+
+
+class PageRow(BoundRow):
+    """A row of a page: its cells as ``(class, content)`` pairs, rendered through the table's :class:`CellPlan`."""
+
+    def page_cells(self):
+        return [(plan.td_class, plan.cell(self)) for plan in self._table.cell_plans()]
 
 
 def _csv_cell(value):

@@ -16,13 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from coordination.filters import NotificationFilter
-from coordination.models import Notification, Priority, RequestStatus, SupplyRequest
+from coordination.models import Notification, Priority, RequestStatus, Severity, ShortfallKind, SupplyRequest
 from core import tables as core_tables
 from inventory.filters import StockFilter
 from inventory.models import Stock
 from inventory.tables import StockTable
 from tests.factories import ItemFactory, stock_with
-from tests.web.conftest import browser, make_request, world  # noqa: F401  (fixtures)
+from tests.web.conftest import browser, count_discrepancy_on, make_request, shortfall_on, world  # noqa: F401
 
 HOSTILE = '=HYPERLINK("http://evil.example","click")'
 
@@ -247,3 +247,67 @@ def test_list_and_export_queries_do_not_grow_with_rows(world, browser, django_as
             assert response.status_code == 200
             counts.append(len(captured.captured_queries))
     assert counts[:3] == counts[3:], counts
+
+
+def portal_tables() -> list[type]:
+    import coordination.flag_tables, coordination.tables, inventory.tables, nations.tables  # noqa: E401, F401, I001
+
+    def below(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from below(sub)
+
+    return list(below(core_tables.PortalTable))
+
+
+def test_every_table_takes_the_portal_look_whether_or_not_it_declares_a_meta():
+    # tables2 reads only a class's own Meta: five tables without one were drawn by tables2's own template
+    tables = portal_tables()
+    assert {t.__name__ for t in tables} >= {"RequestTable", "CenterTable", "AuditEntryTable", "StockTable"}
+    for table in tables:
+        assert table([]).template_name == "includes/table.html", table
+        assert table._meta.attrs == {"class": "data"} and table._meta.order_by_field == "sort", table
+
+
+@pytest.mark.parametrize(
+    ("url_name", "user"),
+    [
+        ("request-list", "fra_logistics"),
+        ("stock-list", "fra_logistics"),
+        ("center-list", "fra_logistics"),
+        ("shortfall-list", "fra_logistics"),
+        ("discrepancy-list", "fra_logistics"),
+        ("notification-list", "deu_liaison"),
+        ("audit-log", "coordinator"),
+    ],
+)
+def test_cells_are_what_django_tables2_would_render_in_the_portals_table(world, browser, url_name, user):
+    for status in (RequestStatus.SUBMITTED, RequestStatus.APPROVED, RequestStatus.REJECTED):
+        make_request(world, status)
+    shortfall_on(world.stocks["fra_private"], kind=ShortfallKind.BELOW_SAFETY, severity=Severity.WARNING)
+    count_discrepancy_on(world.stocks["fra_private"], counted=1, by=world.users["fra_logistics"])
+    response = browser(user).get(reverse(url_name))
+    assert response.status_code == 200
+    table = response.context["table"]
+    rows = table.paginated_rows
+    assert rows, "the scenario should give every list rows"
+    for row in rows:
+        cells = row.page_cells()
+        assert [str(cell) for _, cell in cells] == [str(row.get_cell(c.name)) for c in table.columns]
+        assert [css for css, _ in cells] == [(c.attrs.get("td") or {}).get("class", "") for c in table.columns]
+    html = response.content.decode()
+    assert re.search(r'<table class="data"', html), "the portal's table, not tables2's own template"
+    assert "tbl-sort" in html or not any(c.orderable for c in table.columns)
+
+
+@pytest.mark.parametrize("value", [None, "", "FRA", ["FRA"], "b", "nothing-listed"])
+def test_the_lean_dropdown_writes_what_djangos_select_writes(value):
+    from django import forms
+    from django.test.html import parse_html
+
+    from core.widgets import LeanSelect
+
+    choices = [("", "Any"), ("FRA", "France <&>"), ("DEU", 'Germany "DE"'), ("Group", [("a", "A"), ("b", "B")])]
+    attrs = {"id": "id_n", "aria-describedby": "help"}
+    expected = forms.Select(choices=choices).render("n", value, attrs)
+    assert parse_html(LeanSelect(choices=choices).render("n", value, attrs)) == parse_html(expected)
