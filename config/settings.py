@@ -389,8 +389,17 @@ SPECTACULAR_SETTINGS = {
 # --- Domain settings --------------------------------------------------------------------------------------
 # Default days-of-supply target when a nation has none for a supply class.
 DEFAULT_DAYS_OF_SUPPLY_TARGET = env.int("DEFAULT_DAYS_OF_SUPPLY_TARGET", default=15)
-# Approved requests not dispatched within this many days are flagged by reconciliation.
+# Approved requests of routine priority (group 3) not dispatched within this many days are flagged by reconciliation.
 DISPATCH_OVERDUE_DAYS = env.int("DISPATCH_OVERDUE_DAYS", default=3)
+# Standard times per priority group (coordination/priority.py), in hours: the supplier's decision after submission,
+# dispatch after approval.  Past them, reconciliation flags the request and tells who must act.
+PRIORITY_STANDARD_HOURS = {
+    1: {"approve": env.int("PRIORITY_1_APPROVE_HOURS", default=12), "dispatch": env.int("PRIORITY_1_DISPATCH_HOURS", default=24)},
+    2: {"approve": env.int("PRIORITY_2_APPROVE_HOURS", default=48), "dispatch": env.int("PRIORITY_2_DISPATCH_HOURS", default=48)},
+    3: {"approve": env.int("PRIORITY_3_APPROVE_HOURS", default=120), "dispatch": DISPATCH_OVERDUE_DAYS * 24},
+}  # fmt: skip
+# A shipment not received this many hours after its expected arrival is flagged overdue.
+ARRIVAL_OVERDUE_TOLERANCE_HOURS = env.int("ARRIVAL_OVERDUE_TOLERANCE_HOURS", default=12)
 # How far in the future a physical count may be dated (the counting device's clock may run ahead of ours)
 COUNT_CLOCK_SKEW_SECONDS = env.int("COUNT_CLOCK_SKEW_SECONDS", default=300)
 # The one password of the demo users created by `manage.py seed_demo`.

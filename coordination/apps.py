@@ -7,6 +7,7 @@ class CoordinationConfig(AppConfig):
 
     def ready(self):
         # the request rules live in the lifecycle table, which reads the models: registered once the registry is ready
-        from . import lifecycle
+        from . import lifecycle, requisitions
 
         lifecycle.register_rules()
+        requisitions.register_rules()

@@ -272,3 +272,100 @@ def _has_route(name: str) -> bool:
     except NoReverseMatch:
         return False
     return True
+
+
+# --- requisitions ------------------------------------------------------------------------------------------------
+
+
+def _requisition_link(requisition) -> str:
+    return reverse("requisition-detail-page", args=[requisition.pk]) if _has_route("requisition-detail-page") else ""
+
+
+def _deliveries(event: str, nation_ids: set[int], payloads: list[dict]) -> list[int]:
+    """Webhook deliveries of `event`, one per payload, to the active endpoints of `nation_ids` that want it."""
+    endpoints = _endpoints_wanting(event, nation_ids)
+    if not endpoints or not payloads:
+        return []
+    now = timezone.now()
+    rows = [
+        WebhookDelivery(endpoint=e, event=event, payload=p, next_attempt_at=now) for p in payloads for e in endpoints
+    ]
+    return [d.pk for d in WebhookDelivery.objects.bulk_create(rows)]
+
+
+def requests_raised(requisition, requests: list[SupplyRequest]) -> None:
+    """A requisition sourced `requests` (just submitted): each supplying nation's liaison officers get one notice
+    listing the lines addressed to them (not one per line: a 500-line requisition is one piece of work per
+    supplier), and its system one ``request.submitted`` webhook per request, as for a request raised alone."""
+    by_supplier: dict[int, list[SupplyRequest]] = {}
+    for r in requests:
+        by_supplier.setdefault(r.supplying_nation_id, []).append(r)
+    notes: list[Notification] = []
+    deliveries: list[int] = []
+    link = _requisition_link(requisition)
+    for supplier_id, addressed in by_supplier.items():
+        for language, readers in by_language(people_holding(Role.LIAISON, supplier_id)).items():
+            with translation.override(language):
+                title, body = _requisition_notice(requisition, addressed)
+            notes += [
+                Notification(user=u, event=EventType.REQUEST_SUBMITTED, title=title, body=body, link=link)
+                for u in readers
+            ]
+        payloads = [
+            _jsonable(envelope(EventType.REQUEST_SUBMITTED, SupplyRequestSerializer(r).data)) for r in addressed
+        ]
+        deliveries += _deliveries(EventType.REQUEST_SUBMITTED, {supplier_id}, payloads)
+    created = Notification.objects.bulk_create(notes)
+    _enqueue_after_commit([n.pk for n in created], deliveries)
+
+
+def _requisition_notice(requisition, addressed: list[SupplyRequest]) -> tuple[str, str]:
+    n = len(addressed)
+    title = ngettext(
+        "%(reference)s: %(n)s line from %(nation)s awaits your decision",
+        "%(reference)s: %(n)s lines from %(nation)s await your decision",
+        n,
+    ) % {"reference": requisition.reference, "n": n, "nation": requisition.requesting_nation.code}
+    lines = [
+        _("%(request)s %(nsn)s %(name)s: %(n)s %(unit)s from %(center)s")
+        % {
+            "request": r.reference,
+            "nsn": r.item.nsn,
+            "name": r.item.name,
+            "n": r.quantity_requested,
+            "unit": r.item.unit_of_issue,
+            "center": r.source_center.code,
+        }
+        for r in addressed[:MAX_LINES]
+    ]
+    if n > MAX_LINES:
+        lines.append(
+            ngettext("… and %(n)s more line.", "… and %(n)s more lines.", n - MAX_LINES) % {"n": n - MAX_LINES}
+        )
+    lines.append(
+        _("Priority designator %(pd)s, required by %(rdd)s. Approve or reject them in your approval queue.")
+        % {"pd": f"{requisition.priority_designator:02d}", "rdd": requisition.required_by.isoformat()}
+    )
+    return title, "\n".join(lines)
+
+
+def requisition_closed(requisition, *, actor) -> None:
+    """Every line received or cancelled: the requesting nation's logistics officers are told, and its system."""
+    notes = []
+    for language, readers in by_language(people_holding(Role.LOGISTICS, requisition.requesting_nation_id)).items():
+        with translation.override(language):
+            title = _("%(reference)s closed: every line received or cancelled") % {"reference": requisition.reference}
+        notes += [
+            Notification(
+                user=u, event=EventType.REQUISITION_CLOSED, title=title, body="", link=_requisition_link(requisition)
+            )
+            for u in readers
+        ]
+    created = Notification.objects.bulk_create(notes)
+    payload = {"id": requisition.pk, "reference": requisition.reference, "status": requisition.status}
+    deliveries = _deliveries(
+        EventType.REQUISITION_CLOSED,
+        {requisition.requesting_nation_id},
+        [envelope(EventType.REQUISITION_CLOSED, payload)],
+    )
+    _enqueue_after_commit([n.pk for n in created], deliveries)

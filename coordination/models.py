@@ -67,6 +67,22 @@ class SupplyRequest(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     approved_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    # UMMIPS priority designator 01-15 (coordination/priority.py): from the requesting nation's force activity
+    # designator and the urgency of need; the queues sort by it, then by required-by date
+    priority_designator = models.PositiveSmallIntegerField(default=14)
+    # the requisition line this request sources (None: a request raised on its own)
+    requisition = models.ForeignKey(
+        "Requisition", on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
+    )
+    requisition_line = models.ForeignKey(
+        "RequisitionLine", on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
+    )
+    # the item asked for when this request supplies a substitute for it (None: the item itself)
+    substitute_for = models.ForeignKey(
+        "inventory.Item", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    shipment = models.ForeignKey("Shipment", on_delete=models.PROTECT, null=True, blank=True, related_name="requests")
     version = models.PositiveIntegerField(default=1, help_text="Bumped by every change; the API's ETag.")
 
     objects = SupplyRequestQuerySet.as_manager()
@@ -107,6 +123,13 @@ class SupplyRequest(models.Model):
                 condition=~Q(status=RequestStatus.RECEIVED) | Q(quantity_received__isnull=False),
                 name="request_received_has_quantity",
             ),
+            models.CheckConstraint(
+                condition=Q(priority_designator__gte=1, priority_designator__lte=15), name="request_designator_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(requisition_line__isnull=True) | Q(requisition__isnull=False),
+                name="request_line_has_requisition",
+            ),
         ]
         indexes = [
             models.Index(fields=["source_center", "item", "status"]),
@@ -143,6 +166,141 @@ class RequestEvent(models.Model):
         if not self.from_status and self.comment == self.CREATED:
             return pgettext("request timeline", "Created")
         return self.comment
+
+
+class Urgency(models.TextChoices):
+    """Urgency of need (UMMIPS): A cannot perform the mission without it, B mission impaired, C routine need."""
+
+    A = "A", _("A: unable to perform the mission")
+    B = "B", _("B: mission impaired")
+    C = "C", _("C: routine")
+
+
+class RequisitionStatus(models.TextChoices):
+    DRAFT = "draft", _("Draft")
+    OPEN = "open", _("Open")  # submitted: its lines are being sourced, approved, shipped, received
+    CLOSED = "closed", _("Closed")  # every line received or cancelled
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Requisition(models.Model):
+    """One nation's list of needs for one destination (``RQN-000123``).  On submit each line is sourced into supply
+    requests to supplying nations (coordination/requisitions.py); what they refuse or approve short stays
+    outstanding on its line until it is re-sourced, received or cancelled."""
+
+    reference = models.CharField(max_length=20, unique=True, null=True, blank=True, editable=False)
+    requesting_nation = models.ForeignKey("nations.Nation", on_delete=models.PROTECT, related_name="requisitions")
+    destination_center = models.ForeignKey(
+        "inventory.LogisticsCenter", on_delete=models.PROTECT, related_name="requisitions"
+    )
+    required_by = models.DateField(help_text="Required delivery date (RDD) of every line that names none.")
+    urgency = models.CharField(max_length=1, choices=Urgency.choices, default=Urgency.C)
+    # the requesting nation's force activity designator when the requisition was raised, and what it made
+    activity_designator = models.PositiveSmallIntegerField()
+    priority_designator = models.PositiveSmallIntegerField()
+    justification = models.TextField(max_length=2000)
+    status = models.CharField(max_length=10, choices=RequisitionStatus.choices, default=RequisitionStatus.DRAFT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveIntegerField(default=1, help_text="Bumped by every change; the API's ETag.")
+
+    objects = VisibleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=RequisitionStatus.values), name="requisition_status_valid"),
+            models.CheckConstraint(condition=Q(urgency__in=Urgency.values), name="requisition_urgency_valid"),
+            models.CheckConstraint(
+                condition=Q(activity_designator__gte=1, activity_designator__lte=5),
+                name="requisition_activity_designator",
+            ),
+            models.CheckConstraint(
+                condition=Q(priority_designator__gte=1, priority_designator__lte=15),
+                name="requisition_designator_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["requesting_nation", "status", "-id"], name="requisition_nation_status")]
+
+    def __str__(self) -> str:
+        return self.reference or f"requisition #{self.pk}"
+
+
+class RequisitionLine(models.Model):
+    """One NSN and quantity of a requisition.  Its figures (sourced, approved, dispatched, received, outstanding)
+    are those of its supply requests (``coordination.requisitions.line_figures``); `cancelled` is what the
+    requester gave up of it."""
+
+    requisition = models.ForeignKey(Requisition, on_delete=models.CASCADE, related_name="lines")
+    number = models.PositiveIntegerField()
+    item = models.ForeignKey("inventory.Item", on_delete=models.PROTECT, related_name="+")
+    quantity = models.BigIntegerField(validators=[MinValueValidator(1)])
+    required_by = models.DateField(null=True, blank=True, help_text="This line's own RDD, if not the requisition's.")
+    allow_substitutes = models.BooleanField(default=False)
+    cancelled = models.BigIntegerField(default=0)
+
+    objects = VisibleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["requisition", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["requisition", "number"], name="requisition_line_number_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="requisition_line_quantity_positive"),
+            models.CheckConstraint(
+                condition=Q(cancelled__gte=0, cancelled__lte=F("quantity")), name="requisition_line_cancelled_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.requisition} line {self.number}"
+
+
+class TransportMode(models.TextChoices):
+    ROAD = "road", _("Road")
+    RAIL = "rail", _("Rail")
+    AIR = "air", _("Air")
+    SEA = "sea", _("Sea")
+
+
+class Shipment(models.Model):
+    """Dispatched requests travelling together from one source center to one destination (``SHP-000123``): how,
+    by whom, when it left and when it is due.  Receipt of its last request closes it (`arrived_at`)."""
+
+    reference = models.CharField(max_length=20, unique=True, null=True, blank=True, editable=False)
+    shipping_nation = models.ForeignKey("nations.Nation", on_delete=models.PROTECT, related_name="shipments")
+    source_center = models.ForeignKey(
+        "inventory.LogisticsCenter", on_delete=models.PROTECT, related_name="shipments_out"
+    )
+    destination_center = models.ForeignKey(
+        "inventory.LogisticsCenter", on_delete=models.PROTECT, related_name="shipments_in"
+    )
+    mode = models.CharField(max_length=4, choices=TransportMode.choices)
+    carrier = models.CharField(max_length=200, blank=True, help_text="Carrier, convoy or flight designation.")
+    departed_at = models.DateTimeField()
+    expected_arrival = models.DateTimeField()
+    arrived_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    version = models.PositiveIntegerField(default=1)
+
+    objects = VisibleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-departed_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(mode__in=TransportMode.values), name="shipment_mode_valid"),
+            models.CheckConstraint(
+                condition=Q(expected_arrival__gte=F("departed_at")), name="shipment_arrives_after_departure"
+            ),
+        ]
+        indexes = [models.Index(fields=["destination_center", "arrived_at"], name="shipment_inbound")]
+
+    def __str__(self) -> str:
+        return self.reference or f"shipment #{self.pk}"
 
 
 class DaysOfSupplyTarget(models.Model):
@@ -284,6 +442,8 @@ class DiscrepancyKind(models.TextChoices):
     OVERDUE_DISPATCH = "overdue_dispatch", _("Approved request not dispatched in time")
     SHORT_RECEIPT = "short_receipt", _("Less received than dispatched")
     LEDGER_CHAIN = "ledger_chain", _("Ledger hash chain broken")
+    OVERDUE_APPROVAL = "overdue_approval", _("Submitted request not decided in time")
+    OVERDUE_ARRIVAL = "overdue_arrival", _("Shipment not arrived in time")
 
 
 class DiscrepancyResolution(models.TextChoices):
@@ -481,6 +641,11 @@ class EventType(models.TextChoices):
     REQUEST_DISPATCHED = "request.dispatched", _("Request dispatched")
     REQUEST_RECEIVED = "request.received", _("Request received")
     SHORTFALL_CRITICAL = "shortfall.critical", _("New critical shortfall")
+    REQUISITION_SUBMITTED = "requisition.submitted", _("Requisition submitted")
+    REQUISITION_CLOSED = "requisition.closed", _("Requisition closed")
+    REQUEST_OVERDUE = "request.overdue", _("Request overdue")
+    SHIPMENT_DISPATCHED = "shipment.dispatched", _("Shipment dispatched")
+    SHIPMENT_OVERDUE = "shipment.overdue", _("Shipment overdue")
     # sent on demand to test an endpoint (POST /webhooks/{id}/ping/); nobody subscribes to it
     PING = "ping", _("Ping (a test delivery)")
 

@@ -26,7 +26,8 @@ from inventory.services import get_or_create_stock, lock_stock, post_movement
 from nations import access, audit
 from nations.models import Nation
 
-from . import events, lifecycle
+from . import events, lifecycle, requisition_state
+from . import priority as priorities
 from .lifecycle import Transition
 from .models import (
     DeliveryStatus,
@@ -128,8 +129,12 @@ def create_request(
     justification: str,
     priority: str = Priority.ROUTINE,
     submit: bool = False,
+    priority_designator: int | None = None,
 ) -> SupplyRequest:
-    """Raise a request as a draft (or submit it at once).  Only the requesting nation's logistics officers."""
+    """Raise a request as a draft (or submit it at once).  Only the requesting nation's logistics officers.
+
+    Its priority designator is the requesting nation's force activity designator read with `priority` as the
+    urgency of need (coordination/priority.py), unless given (a requisition's)."""
     draft = SupplyRequest(
         requesting_nation=requesting_nation,
         supplying_nation=supplying_nation,
@@ -156,6 +161,9 @@ def create_request(
         errors["required_by"] = _("The required-by date is in the past.")
     if errors:
         raise ValidationError(errors)
+    draft.priority_designator = priority_designator or priorities.designator(
+        requesting_nation.activity_designator, priorities.URGENCY_OF_PRIORITY[priority]
+    )
     draft.save()
     draft.reference = f"REQ-{draft.pk:06d}"
     draft.save(update_fields=["reference"])
@@ -177,7 +185,8 @@ def create_request(
 def submit_request(*, request: SupplyRequest, actor, comment: str = "") -> SupplyRequest:
     """Send a draft to the supplying nation's liaison officers."""
     request, row = _lock_for("submit", request, actor)
-    _record(request, row, actor=actor, comment=comment)
+    request.submitted_at = timezone.now()
+    _record(request, row, actor=actor, comment=comment, extra_fields=("submitted_at",))
     return request
 
 
@@ -300,6 +309,8 @@ def receive_request(*, request: SupplyRequest, actor, quantity: int | None = Non
             last_seen=now,
             details={"missing": dispatched - quantity},
         )
+    if request.requisition_id:  # its line may be done now, and with it the requisition
+        requisition_state.close_if_done(request.requisition_id, actor=actor)
     return request
 
 

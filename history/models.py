@@ -24,8 +24,22 @@ import pghistory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from coordination.models import DaysOfSupplyTarget, SupplyRequest, WebhookEndpoint
-from inventory.models import CenterGroupObjectPermission, CenterUserObjectPermission, Item, LogisticsCenter, Stock
+from coordination.models import (
+    DaysOfSupplyTarget,
+    Requisition,
+    RequisitionLine,
+    Shipment,
+    SupplyRequest,
+    WebhookEndpoint,
+)
+from inventory.models import (
+    CenterGroupObjectPermission,
+    CenterUserObjectPermission,
+    Item,
+    ItemSubstitute,
+    LogisticsCenter,
+    Stock,
+)
 from nations.models import ApiToken, Nation, NationGroupObjectPermission, NationUserObjectPermission, ServiceAccount
 
 User = get_user_model()
@@ -84,10 +98,16 @@ class TrackedItem(Item):
         proxy = True
 
 
+class TrackedItemSubstitute(ItemSubstitute):
+    class Meta:
+        proxy = True
+
+
 NationEvent = _event_model(TrackedNation, "NationEvent", *_rows())
 CenterEvent = _event_model(TrackedCenter, "CenterEvent", *_rows())
 CenterParticipantEvent = _event_model(TrackedCenterParticipant, "CenterParticipantEvent", *_links())
 ItemEvent = _event_model(TrackedItem, "ItemEvent", *_rows())
+ItemSubstituteEvent = _event_model(TrackedItemSubstitute, "ItemSubstituteEvent", *_rows())
 
 
 # --- stock settings: planning figures, sharing and release list, not quantities ----------------------------------------------
@@ -122,6 +142,21 @@ class TrackedSupplyRequest(SupplyRequest):
         proxy = True
 
 
+class TrackedRequisition(Requisition):
+    class Meta:
+        proxy = True
+
+
+class TrackedRequisitionLine(RequisitionLine):
+    class Meta:
+        proxy = True
+
+
+class TrackedShipment(Shipment):
+    class Meta:
+        proxy = True
+
+
 class TrackedSupplyTarget(DaysOfSupplyTarget):
     class Meta:
         proxy = True
@@ -133,6 +168,9 @@ class TrackedWebhook(WebhookEndpoint):
 
 
 SupplyRequestEvent = _event_model(TrackedSupplyRequest, "SupplyRequestEvent", *_rows())
+RequisitionEvent = _event_model(TrackedRequisition, "RequisitionEvent", *_rows())
+RequisitionLineEvent = _event_model(TrackedRequisitionLine, "RequisitionLineEvent", *_rows())
+ShipmentEvent = _event_model(TrackedShipment, "ShipmentEvent", *_rows())
 SupplyTargetEvent = _event_model(TrackedSupplyTarget, "SupplyTargetEvent", *_rows())
 WebhookEvent = _event_model(
     TrackedWebhook,

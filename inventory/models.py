@@ -151,6 +151,26 @@ class Item(models.Model):
         return self.nsn[:4]
 
 
+class ItemSubstitute(models.Model):
+    """`substitute` may be issued when `item` is asked for and cannot be had; with `two_way`, the other way too.
+    Declared in the catalog (admin, coordinators); sourcing offers a substitute only for a requisition line that
+    allows substitutes, and only for what the requested NSN itself cannot cover."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="substitutes")
+    substitute = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="substitute_for")
+    two_way = models.BooleanField(default=False, help_text="The item may also stand in for its substitute.")
+
+    class Meta:
+        ordering = ["item__nsn", "substitute__nsn"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "substitute"], name="substitute_unique_pair"),
+            models.CheckConstraint(condition=~Q(item=F("substitute")), name="substitute_not_itself"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.substitute.nsn} {'<->' if self.two_way else '->'} {self.item.nsn}"
+
+
 ALL = "ALL"  # the marking of a stock shared with every participating nation (``releasable_to``)
 
 

@@ -114,6 +114,34 @@ def record(
     `actor` defaults to the signed-in user of the request being served (None for jobs and commands);
     `username` defaults to the actor's.  The entry names the stock its subject belongs to (`stock_id`, by default
     from `obj`), and is visible to whoever may see that stock (``visibility.audit_entry``)."""
+    entry = _entry(
+        kind,
+        summary=summary,
+        actor=actor,
+        nation=nation,
+        obj=obj,
+        details=details,
+        username=username,
+        request=request,
+        stock_id=stock_id,
+    )
+    entry.save(force_insert=True)
+    return entry
+
+
+def _entry(
+    kind: str,
+    *,
+    summary: str,
+    actor=None,
+    nation: Nation | int | None = None,
+    obj=None,
+    details: dict[str, Any] | None = None,
+    username: str | None = None,
+    request=None,
+    stock_id: int | None = None,
+) -> AuditEntry:
+    """The entry :func:`record` writes, unsaved (several are written at once by ``bulk_create``)."""
     if kind not in AuditKind.values:
         raise ValueError(f"unknown audit kind {kind!r}")
     request = request if request is not None else _current_request.get()
@@ -126,7 +154,7 @@ def record(
     token = getattr(request, "auth", None) if request is not None else None
     if getattr(token, "prefix", None):  # the call came with an API token: say which one
         details.setdefault("api_token", token.prefix)
-    return AuditEntry.objects.create(
+    return AuditEntry(
         at=timezone.now(),
         kind=kind,
         actor=actor,
@@ -190,9 +218,22 @@ def token_revoked(token) -> AuditEntry:
 def request_transition(event, *, acting_nation_id: int) -> AuditEntry:
     """A supply request moved (``event`` is its new timeline row, ``event.request`` the request), on behalf of
     `acting_nation_id`: the side that makes the move, which the lifecycle table of ``coordination`` names."""
+    entry = _request_transition_entry(event, acting_nation_id=acting_nation_id)
+    entry.save(force_insert=True)
+    return entry
+
+
+def request_transitions(events: list, *, acting_nation_id: int) -> list[AuditEntry]:
+    """:func:`request_transition` for many timeline rows at once (a requisition raising its requests)."""
+    return AuditEntry.objects.bulk_create(
+        [_request_transition_entry(event, acting_nation_id=acting_nation_id) for event in events]
+    )
+
+
+def _request_transition_entry(event, *, acting_nation_id: int) -> AuditEntry:
     request = event.request
     moved = f"{event.from_status} → {event.to_status}" if event.from_status else f"created as {event.to_status}"
-    return record(
+    return _entry(
         AuditKind.REQUEST_TRANSITION,
         actor=event.actor,
         nation=acting_nation_id,

@@ -21,6 +21,17 @@ alpha3_validator = RegexValidator(r"^[A-Z]{3}\Z", "Enter an ISO 3166-1 alpha-3 c
 ncb_validator = RegexValidator(r"^[0-9]{2}\Z", "Enter the two-digit NATO Codification Bureau code, e.g. 14.")
 
 
+class ActivityDesignator(models.IntegerChoices):
+    """Force activity designator (UMMIPS): how much the force a nation supplies matters to the operation now; with a
+    requisition's urgency of need it makes the priority designator (coordination/priority.py)."""
+
+    I = 1, "I"  # noqa: E741  (the designators are Roman numerals)
+    II = 2, "II"
+    III = 3, "III"
+    IV = 4, "IV"
+    V = 5, "V"
+
+
 class Nation(models.Model):
     code = models.CharField(
         max_length=3, unique=True, validators=[alpha3_validator], help_text="ISO 3166-1 alpha-3 code, e.g. FRA."
@@ -34,6 +45,11 @@ class Nation(models.Model):
         help_text="Two-digit NATO Codification Bureau code.",
     )
     active = models.BooleanField(default=True)
+    activity_designator = models.PositiveSmallIntegerField(
+        choices=ActivityDesignator.choices,
+        default=ActivityDesignator.IV,
+        help_text="Force activity designator I-V, set by the alliance coordinators (I: forces in combat).",
+    )
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
@@ -46,6 +62,9 @@ class Nation(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(code__regex=r"^[A-Z]{3}\Z"), name="nation_code_alpha3"),
             models.CheckConstraint(condition=Q(ncb_code__regex=r"^[0-9]{2}\Z"), name="nation_ncb_two_digits"),
+            models.CheckConstraint(
+                condition=Q(activity_designator__gte=1, activity_designator__lte=5), name="nation_activity_designator"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.apps import apps
 from django.db.models import Q
 
 from ..roles import Role
@@ -93,6 +94,62 @@ def request(p: AccessProfile, prefix: str = "") -> Q:
         + _in(f"{prefix}source_center_id", p.operated_centers)
         + _in(f"{prefix}destination_center_id", p.operated_centers)
     )
+
+
+def _requests_of_supplier(p: AccessProfile):
+    """Requests made to a nation the profile is an officer of, or leaving a center it operates (a supplier's side)."""
+    side = any_of(_in("supplying_nation_id", p.officer_nations) + _in("source_center_id", p.operated_centers))
+    return _supply_requests().filter(side)
+
+
+def _supply_requests():
+    # by name: the rules live here, below the coordination app that defines the model (pyproject's layers)
+    return apps.get_model("coordination", "SupplyRequest").objects
+
+
+def requisition(p: AccessProfile) -> Q:
+    """A requisition: its nation's officers, its destination's operators, coordinators; and a supplier (the
+    officers of a nation, the operators of a center, it was sourced from) for the lines addressed to it."""
+    if p.superuser or p.coordinator:
+        return EVERYTHING
+    own = _in("requesting_nation_id", p.officer_nations) + _in("destination_center_id", p.operated_centers)
+    if p.officer_nations or p.operated_centers:
+        supplied = _requests_of_supplier(p).filter(requisition__isnull=False).values("requisition_id")
+        own.append(Q(pk__in=supplied))
+    return any_of(own)
+
+
+def requisition_line(p: AccessProfile) -> Q:
+    """Every line of a requisition its nation and destination see; a supplier only the lines addressed to it."""
+    if p.superuser or p.coordinator:
+        return EVERYTHING
+    own = _in("requisition__requesting_nation_id", p.officer_nations) + _in(
+        "requisition__destination_center_id", p.operated_centers
+    )
+    if p.officer_nations or p.operated_centers:
+        supplied = _requests_of_supplier(p).filter(requisition_line__isnull=False).values("requisition_line_id")
+        own.append(Q(pk__in=supplied))
+    return any_of(own)
+
+
+def shipment(p: AccessProfile) -> Q:
+    """A shipment: the shipping nation's officers, its two centers' operators, coordinators, and the officers of
+    a nation one of its requests is for (a destination sees what is inbound)."""
+    if p.superuser or p.coordinator:
+        return EVERYTHING
+    own = (
+        _in("shipping_nation_id", p.officer_nations)
+        + _in("source_center_id", p.operated_centers)
+        + _in("destination_center_id", p.operated_centers)
+    )
+    if p.officer_nations:
+        inbound = (
+            _supply_requests()
+            .filter(requesting_nation_id__in=sorted(p.officer_nations), shipment__isnull=False)
+            .values("shipment_id")
+        )
+        own.append(Q(pk__in=inbound))
+    return any_of(own)
 
 
 def party_condition(p: AccessProfile, party: Party) -> Q:
@@ -194,6 +251,9 @@ CONDITIONS: dict[str, Callable[[AccessProfile], Q]] = {
     "inventory.stockcount": stock_count,
     "inventory.stockreport": stock_report,
     "coordination.supplyrequest": request,
+    "coordination.requisition": requisition,
+    "coordination.requisitionline": requisition_line,
+    "coordination.shipment": shipment,
     "coordination.shortfall": shortfall,
     "coordination.discrepancy": discrepancy,
     "nations.auditentry": audit_entry,
