@@ -24,8 +24,8 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import CharField, F, Q, Value
-from django.db.models.functions import Cast, Concat, LPad
+from django.db.models import CharField, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Concat, LPad
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -88,6 +88,7 @@ class Allocation:
 class SourcingPlan:
     allocations: list[Allocation] = field(default_factory=list)
     uncovered: dict[int, int] = field(default_factory=dict)  # line number -> what no source could give
+    requests: list[SupplyRequest] = field(default_factory=list)  # those raised for the allocations, once raised
 
 
 # --- rules ---------------------------------------------------------------------------------------------------------
@@ -107,6 +108,20 @@ def register_rules() -> None:
             action,
             access.Rule(allows=lambda p, r: access.holds_party(p, Party.REQUESTER, r), refusal=refusal),
         )
+
+
+def sees_whole(user, requisition: Requisition) -> bool:
+    """Whether `user` sees every line of `requisition`, every request of them and its backorders: its nation's
+    officers, its destination's operators, coordinators, administrators.  A supplier sees only its part (the
+    lines addressed to it, its own requests of them).  The own terms of ``visibility.requisition_line``, for one
+    requisition already fetched (no query)."""
+    p = access.profile(user)
+    return (
+        p.superuser
+        or p.coordinator
+        or requisition.requesting_nation_id in p.officer_nations
+        or requisition.destination_center_id in p.operated_centers
+    )
 
 
 # --- creating and submitting ---------------------------------------------------------------------------------------
@@ -224,7 +239,7 @@ def submit_requisition(
     requisition = _lock(requisition, "requisition.submit", actor, statuses=(RequisitionStatus.DRAFT,))
     lines = list(requisition.lines.select_related("item"))
     plan = plan_sources(requisition, [(line, line.quantity) for line in lines], choices=choices or {})
-    raise_requests(requisition, plan.allocations, actor=actor)
+    plan.requests = raise_requests(requisition, plan.allocations, actor=actor)
     requisition.status = RequisitionStatus.OPEN
     requisition.submitted_at = timezone.now()
     _bump(requisition, "status", "submitted_at")
@@ -256,7 +271,7 @@ def resource_lines(
     ).values_list("requisition_line_id", "supplying_nation_id"):
         refused.setdefault(line_id, set()).add(nation_id)
     plan = plan_sources(requisition, needs, choices=choices or {}, refused=refused)
-    raise_requests(requisition, plan.allocations, actor=actor)
+    plan.requests = raise_requests(requisition, plan.allocations, actor=actor)
     _bump(requisition)
     return plan
 
@@ -307,18 +322,32 @@ def substitutes_of(item_ids) -> dict[int, list[int]]:
 
 def _candidates(requisition: Requisition, item_ids) -> dict[int, list[tuple[float, Stock]]]:
     """item id -> the stocks offered to the requesting nation (shared, or released to it) by other nations,
-    each with what it can spare above its safety level (``spare`` > 0), nearest to the destination first.
-    One query for every item of the requisition."""
+    each with what it can spare (``spare`` > 0): available above its safety level, less what submitted requests
+    already ask of it; nearest to the destination first.  One query for every item of the requisition."""
     destination = requisition.destination_center
     nation_id = requisition.requesting_nation_id
     # shared with the participants of a center the nation takes part in, or released to the nation by name
     offered = Q(shared=True, center__in=LogisticsCenter.objects.filter(participants=nation_id).values("pk")) | Q(
         release_list__in=ReleaseList.objects.filter(nations=nation_id).values("pk")
     )
+    # what the donor is already asked for there and has not decided (a submitted request reserves nothing yet):
+    # a plan does not ask a donor twice for the same spare
+    asked = (
+        SupplyRequest.objects.filter(
+            status=RequestStatus.SUBMITTED,
+            supplying_nation_id=OuterRef("nation_id"),
+            source_center_id=OuterRef("center_id"),
+            item_id=OuterRef("item_id"),
+        )
+        .order_by()
+        .values("item_id")
+        .annotate(total=Sum("quantity_requested"))
+        .values("total")
+    )
     stocks = (
         Stock.objects.filter(offered, item_id__in=item_ids)
         .exclude(nation_id=requisition.requesting_nation_id)
-        .annotate(spare=F("on_hand") - F("reserved") - F("safety_level"))
+        .annotate(spare=F("on_hand") - F("reserved") - F("safety_level") - Coalesce(Subquery(asked), Value(0)))
         .filter(spare__gt=0)
         .select_related("nation", "center", "item")
     )

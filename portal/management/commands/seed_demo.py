@@ -26,9 +26,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from coordination import events, runs
+from coordination import events, requisitions, runs
 from coordination import services as lifecycle
 from coordination.models import (
     CenterPass,
@@ -36,6 +37,7 @@ from coordination.models import (
     Priority,
     ReconciliationRun,
     RequestStatus,
+    Requisition,
     Shortfall,
     SupplyRequest,
 )
@@ -45,6 +47,7 @@ from inventory.models import (
     CenterKind,
     CountSource,
     Item,
+    ItemSubstitute,
     LogisticsCenter,
     Movement,
     MovementKind,
@@ -480,6 +483,8 @@ class DemoScenario:
         self.load_releases(new_stocks)
         self.load_counts(new_stocks)
         self.load_requests()
+        self.load_substitutes()
+        self.load_requisitions()
         self.reconcile(first_time=bool(new_stocks))
         return self.users
 
@@ -898,6 +903,63 @@ class DemoScenario:
             quantity=approved - 1 if short else approved,
             comment="One unit damaged in transit." if short else "Received complete.",
         )
+
+    # --- substitutes and requisitions ---------------------------------------------------------------------------
+
+    def load_substitutes(self) -> None:
+        """The 24-hour ration pack's menus stand in for one another (menu n and n+1, both ways)."""
+        menus = list(Item.objects.filter(name__startswith="Ration pack, 24-hour, menu").order_by("nsn"))
+        menus.sort(key=lambda item: int(item.name.rsplit(" ", 1)[1]))
+        for item, substitute in zip(menus, menus[1:], strict=False):
+            _, made = ItemSubstitute.objects.get_or_create(item=item, substitute=substitute, defaults={"two_way": True})
+            self.created["substitutes"] += made
+
+    def load_requisitions(self) -> None:
+        """FRA's resupply requisition for MLC-CENTRAL, submitted and sourced (DEU approves its lines, one of them
+        short; ITA refuses one: a backorder to re-source), and a DEU draft."""
+        if Requisition.objects.exists():
+            return
+        rng = _rng("requisitions")
+        for code, destination, lines, submit in (("FRA", "MLC-CENTRAL", 10, True), ("DEU", "MLC-CENTRAL", 3, False)):
+            nation, center = self.nations[code], self.centers[destination]
+            offered = (
+                Stock.objects.filter(shared=True, center__participants=nation)
+                .exclude(nation=nation)
+                .filter(on_hand__gt=F("reserved") + F("safety_level") + 20)
+                .values_list("item_id", flat=True)
+                .distinct()
+            )
+            items = list(Item.objects.filter(pk__in=offered).order_by("nsn"))
+            chosen = rng.sample(items, min(lines, len(items)))
+            requisition = requisitions.create_requisition(
+                requester=self.users.logistics[code],
+                requesting_nation=nation,
+                destination_center=center,
+                required_by=timezone.localdate() + timedelta(days=14),
+                urgency="B",
+                justification=f"Resupply of {nation.name}'s battlegroup for exercise {EXERCISES[destination]}.",
+                lines=[requisitions.LineInput(item=item, quantity=rng.randrange(5, 20)) for item in chosen],
+                submit=submit,
+            )
+            self.created["requisitions"] += 1
+            if submit:
+                self._decide_requisition(rng, requisition)
+
+    def _decide_requisition(self, rng: random.Random, requisition) -> None:
+        refused = False
+        for request in requisition.requests.select_related("supplying_nation").order_by("pk"):
+            liaison = self.users.liaison[request.supplying_nation.code]
+            if not refused and rng.random() < 0.3:
+                lifecycle.reject_request(request=request, approver=liaison, reason="Earmarked for national tasks.")
+                refused = True
+            elif rng.random() < 0.6:
+                short = rng.random() < 0.3 and request.quantity_requested > 1
+                lifecycle.approve_request(
+                    request=request,
+                    approver=liaison,
+                    quantity=request.quantity_requested // 2 if short else None,
+                    comment="Approved in part." if short else "",
+                )
 
 
 class Command(BaseCommand):
