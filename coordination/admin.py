@@ -13,6 +13,9 @@ from .models import (
     PoolSummary,
     ReconciliationRun,
     RequestEvent,
+    Requisition,
+    RequisitionLine,
+    Shipment,
     Shortfall,
     SupplyRequest,
     WebhookDelivery,
@@ -54,6 +57,51 @@ class SupplyRequestAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class RequisitionLineInline(admin.TabularInline):
+    model = RequisitionLine
+    extra = 0
+    can_delete = False
+    fields = ["number", "item", "quantity", "required_by", "allow_substitutes", "cancelled"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Requisition)
+class RequisitionAdmin(ReadOnlyAdmin):
+    """Requisitions move only through their services (coordination/requisitions.py): read-only here."""
+
+    list_display = [
+        "reference",
+        "requesting_nation",
+        "destination_center",
+        "priority_designator",
+        "status",
+        "required_by",
+    ]
+    list_filter = ["status", "urgency", "requesting_nation"]
+    search_fields = ["reference"]
+    list_select_related = ["requesting_nation", "destination_center"]
+    inlines = [RequisitionLineInline]
+
+
+@admin.register(RequisitionLine)
+class RequisitionLineAdmin(ReadOnlyAdmin):
+    list_display = ["requisition", "number", "item", "quantity", "cancelled"]
+    search_fields = ["requisition__reference", "item__nsn"]
+    list_select_related = ["requisition", "item"]
+
+
+@admin.register(Shipment)
+class ShipmentAdmin(ReadOnlyAdmin):
+    list_display = ["reference", "shipping_nation", "source_center", "destination_center", "mode", "departed_at",
+                    "expected_arrival", "arrived_at"]  # fmt: skip
+    list_filter = ["mode", "shipping_nation"]
+    search_fields = ["reference", "carrier"]
+    list_select_related = ["shipping_nation", "source_center", "destination_center"]
 
 
 @admin.action(description="Acknowledge the selected flags")

@@ -70,7 +70,7 @@ class SupplyRequest(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     # UMMIPS priority designator 01-15 (coordination/priority.py): from the requesting nation's force activity
     # designator and the urgency of need; the queues sort by it, then by required-by date
-    priority_designator = models.PositiveSmallIntegerField(default=14)
+    priority_designator = models.PositiveSmallIntegerField(default=14, db_default=14)
     # the requisition line this request sources (None: a request raised on its own)
     requisition = models.ForeignKey(
         "Requisition", on_delete=models.PROTECT, null=True, blank=True, related_name="requests"

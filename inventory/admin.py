@@ -5,6 +5,7 @@ from core.admin import AppendOnlyAdmin
 
 from .models import (
     Item,
+    ItemSubstitute,
     LedgerCheckpoint,
     LogisticsCenter,
     Movement,
@@ -28,6 +29,17 @@ class ItemAdmin(admin.ModelAdmin):
     list_display = ["nsn", "name", "supply_class", "unit_of_issue"]
     list_filter = ["supply_class", "unit_of_issue"]
     search_fields = ["nsn", "name"]
+
+
+@admin.register(ItemSubstitute)
+class ItemSubstituteAdmin(admin.ModelAdmin):
+    """The catalog's interchangeable NSNs: sourcing offers a substitute only for what the item cannot cover."""
+
+    list_display = ["item", "substitute", "two_way"]
+    list_filter = ["two_way"]
+    search_fields = ["item__nsn", "item__name", "substitute__nsn", "substitute__name"]
+    autocomplete_fields = ["item", "substitute"]
+    list_select_related = ["item", "substitute"]
 
 
 @admin.register(Stock)

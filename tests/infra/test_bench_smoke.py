@@ -35,6 +35,8 @@ def _bench_env() -> dict[str, str]:
          ["large_req_per_s", "large_p99_ms", "small_req_per_s", "slowdown"]),
         ("stock_report.py", ["report 1: 201", "by COPY", "ratio API/COPY", "new stocks: API", "stocks created by the reports"],
          ["existing_api_median_s", "existing_copy_s", "new_api_median_s", "new_copy_s", "new_ratio_api_copy"]),
+        ("requisitions.py", ["requisition created, sourced and submitted: 201", "bulk approval of", "requisitions list"],
+         ["create_s", "create_sql_s", "bulk_approve_s", "bulk_sql_s", "list_median_ms", "list_sql_ms"]),
     ],
 )  # fmt: skip
 def test_benchmark_runs_in_smoke_mode_and_prints_its_figures(script, printed, figures):

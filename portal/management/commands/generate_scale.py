@@ -157,6 +157,8 @@ ITEM_CLASSES = [
 CLASS_WEIGHTS = [22, 14, 12, 8, 16, 4, 2, 10, 10, 2]
 
 PRIORITIES = ["urgent", "priority", "routine"]
+# each priority read as the urgency of need of a force of activity designator IV (coordination/priority.py)
+DESIGNATOR_OF_PRIORITY = {"urgent": 7, "priority": 9, "routine": 14}
 # status of a generated request, and its weight
 STATUS_WEIGHTS = [
     (RequestStatus.DRAFT, 8),
@@ -926,15 +928,19 @@ class ScaleGenerator:
             required_by = self.at(q.times[0] + (7 + int(r() * 60)) * MINUTES_PER_DAY).date().isoformat()
             approved_at = f"{ts[q.times[2]]}:00+00" if RequestStatus.APPROVED in path else NULL
 
+            submitted_at = f"{ts[q.times[1]]}:00+00" if RequestStatus.SUBMITTED in path else NULL
+
             def opt(value):
                 return NULL if value is None else value
 
+            priority = PRIORITIES[int(r() * 3)]
             req_lines.append(
                 f"{q.id}\tREQ-{q.id:06d}\t{q.requesting_nation + 1}\t{supplier + 1}\t{item + 1}\t{source_center + 1}\t"
                 f"{q.destination_center + 1}\t{q.quantity_requested}\t{opt(q.quantity_approved)}\t"
-                f"{opt(q.quantity_dispatched)}\t{opt(q.quantity_received)}\t{PRIORITIES[int(r() * 3)]}\t"
+                f"{opt(q.quantity_dispatched)}\t{opt(q.quantity_received)}\t{priority}\t"
                 f"{required_by}\tOperational need at {self.center_codes[q.destination_center]}\t{q.status}\t"
-                f"{creator}\t{created}:00+00\t{ts[q.times[-1]]}:00+00\t{approved_at}\t{len(path)}\n"
+                f"{creator}\t{created}:00+00\t{ts[q.times[-1]]}:00+00\t{approved_at}\t{len(path)}\t"
+                f"{DESIGNATOR_OF_PRIORITY[priority]}\t{submitted_at}\n"
             )
             by_status[q.status] += 1
         self.summary.requests = len(self.requests)
@@ -1075,6 +1081,8 @@ class ScaleGenerator:
                         "updated_at",
                         "approved_at",
                         "version",
+                        "priority_designator",
+                        "submitted_at",
                     ],
                     [requests],
                 )
