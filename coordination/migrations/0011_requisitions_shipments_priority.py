@@ -222,15 +222,14 @@ class Migration(migrations.Migration):
         # requests raised before priority designators: their priority read as the urgency of need of a force of
         # activity designator IV (the default): urgent A -> 07, priority B -> 09, routine C -> 14
         migrations.RunSQL(
-            """
-            UPDATE coordination_supplyrequest
-               SET priority_designator = CASE priority WHEN 'urgent' THEN 7 WHEN 'priority' THEN 9 ELSE 14 END;
-            UPDATE coordination_supplyrequest r
-               SET submitted_at = e.at
-              FROM (SELECT request_id, min(at) AS at FROM coordination_requestevent
-                     WHERE to_status = 'submitted' GROUP BY request_id) e
-             WHERE e.request_id = r.id;
-            """,
+            [
+                "UPDATE coordination_supplyrequest SET priority_designator = "
+                "CASE priority WHEN 'urgent' THEN 7 WHEN 'priority' THEN 9 ELSE 14 END",
+                # portable SQL (make run's SQLite too): a correlated subquery rather than UPDATE ... FROM
+                "UPDATE coordination_supplyrequest SET submitted_at = (SELECT min(e.at) FROM "
+                "coordination_requestevent e WHERE e.request_id = coordination_supplyrequest.id "
+                "AND e.to_status = 'submitted')",
+            ],
             migrations.RunSQL.noop,
         ),
     ]
