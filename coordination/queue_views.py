@@ -1,5 +1,7 @@
 """The liaison officer's approval queue: the requests addressed to their nations that wait for approval, most
-pressing first, with the supplier's stock beside each, and bulk approve / reject.
+pressing first (priority designator, then required-by date), with the supplier's stock beside each, and bulk
+approve / reject.  ``?requisition=RQN-000123`` narrows it to the lines of one requisition addressed to the officer,
+with "Approve all" / "Reject all" for them.
 
 A bulk decision is a loop over the chosen requests, each through the lifecycle's own service (its own transaction,
 timeline event, audit entry and notices): a request that cannot be decided (not enough stock, separation of duties,
@@ -18,8 +20,8 @@ from core.web import RestrictedListView, service_action
 from nations import access
 from nations.access import visibility
 
-from . import decision, lifecycle, services
-from .api.views import PRIORITY_RANK
+from . import decision, events, lifecycle, services
+from .designators import QUEUE_ORDER
 from .models import SupplyRequest
 
 APPROVE = lifecycle.transition("approve")
@@ -41,8 +43,9 @@ class BulkResult:
 
 
 class ApprovalQueueView(RestrictedListView):
-    """GET: the queue, urgent first, then by required-by date.  POST: approve (the full requested quantity) or
-    reject (one reason for all) the checked requests."""
+    """GET: the queue, by priority designator, then by required-by date.  POST: approve (the full requested
+    quantity) or reject (one reason for all) the checked requests, or (``all``) every request of the requisition
+    the queue is narrowed to."""
 
     queryset = SupplyRequest.objects.select_related(
         "requesting_nation", "supplying_nation", "item", "source_center", "destination_center"
@@ -55,13 +58,24 @@ class ApprovalQueueView(RestrictedListView):
         # the same condition as the dashboard's "Waiting for your approval" card: the rule that offers the button
         waiting = visibility.party_condition(access.profile(self.request.user), APPROVE.party)
         rows = rows.filter(waiting, status__in=sorted(APPROVE.sources))
+        if requisition := self.requisition_reference():  # its lines addressed to this officer, and only those
+            rows = rows.filter(requisition__reference=requisition)
         return decision.with_supplier_stock(rows, self.request.user)
 
+    def requisition_reference(self) -> str:
+        """The requisition the queue is narrowed to (``?requisition=RQN-000123``, or the bulk form's field)."""
+        given = self.request.POST.get("requisition") or self.request.GET.get("requisition") or ""
+        return given.strip().upper()[:20]
+
     def sort(self, rows):
-        return rows.order_by(PRIORITY_RANK, "required_by", "id")
+        return rows.order_by(*QUEUE_ORDER)
 
     def get_context_data(self, **extra):
-        context = super().get_context_data(liaison=bool(access.profile(self.request.user).liaison_nations), **extra)
+        context = super().get_context_data(
+            liaison=bool(access.profile(self.request.user).liaison_nations),
+            requisition=self.requisition_reference(),
+            **extra,
+        )
         page = context["page"]
         page.object_list = list(page.object_list)
         for row in page.object_list:  # what approving in full would leave, from the annotated figures
@@ -75,16 +89,26 @@ class ApprovalQueueView(RestrictedListView):
         choice = request.POST.get("decision", "")
         comment = request.POST.get("comment", "").strip()[:2000]
         chosen = list(dict.fromkeys(request.POST.getlist("request")))[:MAX_BULK]  # in order, once each
+        requisition = self.requisition_reference()
+        whole = request.POST.get("all") in DECISIONS  # "Approve all" / "Reject all": the requisition's lines shown
+        if whole:
+            choice = request.POST["all"]
+            chosen = self._whole_requisition() if requisition else []
         problem = ""
         if choice not in DECISIONS:
             problem = _("Choose to approve or to reject.")
+        elif whole and not requisition:
+            problem = _("Approving or rejecting all applies to the lines of one requisition: open it first.")
+        elif whole and not chosen:
+            problem = _("No line of %(requisition)s waits for your decision.") % {"requisition": requisition}
         elif not chosen:
             problem = _("Select at least one request.")
         elif choice == "reject" and not comment:
             problem = _("Give the reason for the refusal: it is sent to every requesting nation.")
         if problem:
             return self._answer(status=400, problem=problem, comment=comment)
-        results = [self._decide(choice, ident, comment) for ident in chosen]
+        with events.batched():  # each decision its own transaction; their notices' sending queued once
+            results = [self._decide(choice, ident, comment) for ident in chosen]
         done = sum(result.ok for result in results)
         # 200 when anything went through (each row says how it went); else the first refusal's status
         status = 200 if done else results[0].status
@@ -93,6 +117,11 @@ class ApprovalQueueView(RestrictedListView):
         else:
             summary = ngettext("%(n)d request rejected.", "%(n)d requests rejected.", done) % {"n": done}
         return self._answer(status=status, results=results, summary=summary)
+
+    def _whole_requisition(self) -> list[str]:
+        """The ids of the requests of the requisition the queue is narrowed to that wait for this officer, most
+        pressing first (MAX_BULK at most, as a page of checked rows)."""
+        return [str(pk) for pk in self.sort(self.get_queryset()).values_list("pk", flat=True)[:MAX_BULK]]
 
     def _decide(self, choice: str, ident: str, comment: str) -> BulkResult:
         """One request through its lifecycle service; a refusal is this request's answer alone."""

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from . import clocks
 from .models import CenterPass, DiscrepancyKind, RequestStatus, Severity, Shortfall, ShortfallKind
 
 STOCK = "inventory_stock"
@@ -30,6 +31,7 @@ MOVEMENT = "inventory_movement"
 COUNT = "inventory_stockcount"
 ITEM = "inventory_item"
 REQUEST = "coordination_supplyrequest"
+SHIPMENT = "coordination_shipment"
 SHORTFALL = "coordination_shortfall"
 DISCREPANCY = "coordination_discrepancy"
 POOL = "coordination_poolsummary"
@@ -143,19 +145,41 @@ COUNT_FINDINGS = f"""
 """
 
 
-def _overdue_dispatches(params: dict) -> int:
-    """Approved requests from this center not dispatched within DISPATCH_OVERDUE_DAYS."""
-    kind = DiscrepancyKind.OVERDUE_DISPATCH
+# The clocks (coordination/clocks.py): a request past its step's standard time, by its designator's group, is flagged
+# at its source center, one flag per request and clock; `expected` is the quantity waiting for that step.
+OVERDUE_FINDINGS = {
+    DiscrepancyKind.OVERDUE_APPROVAL: (
+        "r.quantity_requested",
+        "",
+        f"r.status = '{RequestStatus.SUBMITTED}' AND r.submitted_at < {clocks.cutoff_sql('r', clocks.APPROVE)}",
+    ),
+    DiscrepancyKind.OVERDUE_DISPATCH: (
+        "r.quantity_approved",
+        "",
+        f"r.status = '{RequestStatus.APPROVED}' AND r.approved_at < {clocks.cutoff_sql('r', clocks.DISPATCH)}",
+    ),
+    # a dispatched request whose shipment is past its expected arrival plus the tolerance, and not arrived
+    DiscrepancyKind.OVERDUE_ARRIVAL: (
+        "r.quantity_dispatched",
+        f"JOIN {SHIPMENT} sh ON sh.id = r.shipment_id",
+        f"r.status = '{RequestStatus.DISPATCHED}' AND sh.arrived_at IS NULL AND sh.expected_arrival < %(arrival_before)s",
+    ),
+}
+
+
+def _overdue_requests(kind: str, params: dict) -> int:
+    """Raise or keep the `kind` flags of this center's requests past their clock; resolve those no longer found
+    (the request moved on: decided, dispatched, received, cancelled)."""
+    expected, join, condition = OVERDUE_FINDINGS[kind]
     seen = _execute(
         f"""
         INSERT INTO {DISCREPANCY} (kind, stock_id, request_id, count_id, expected, actual, severity,
                                   first_seen, last_seen, updated_at, details, resolution)
-        SELECT %(kind)s, NULL, r.id, NULL, r.quantity_approved, 0,
+        SELECT %(kind)s, NULL, r.id, NULL, {expected}, 0,
                CASE WHEN r.required_by < %(today)s THEN '{Severity.CRITICAL}' ELSE '{Severity.WARNING}' END,
                %(now)s, %(now)s, %(changed)s, '{{}}', ''
-        FROM {REQUEST} r
-        WHERE r.source_center_id = %(center)s AND r.status = '{RequestStatus.APPROVED}'
-          AND r.approved_at < %(overdue_before)s
+        FROM {REQUEST} r {join}
+        WHERE r.source_center_id = %(center)s AND {condition}
         -- the conflict target repeats each partial unique index's predicate exactly (SQLite requires it)
         ON CONFLICT (kind, request_id) WHERE (request_id IS NOT NULL AND resolved_at IS NULL)
         DO UPDATE SET last_seen = excluded.last_seen, updated_at = excluded.updated_at,
@@ -395,7 +419,7 @@ def reconcile_center(center_id: int, *, now: datetime) -> CenterFindings:
         "center": center_id,
         "now": ops.adapt_datetimefield_value(now),
         "today": ops.adapt_datefield_value(now.date()),
-        "overdue_before": ops.adapt_datetimefield_value(now - timedelta(days=settings.DISPATCH_OVERDUE_DAYS)),
+        **{name: ops.adapt_datetimefield_value(cutoff) for name, cutoff in clocks.cutoffs(now).items()},
         "default_days": settings.DEFAULT_DAYS_OF_SUPPLY_TARGET,
     }
     findings = CenterFindings()
@@ -414,7 +438,8 @@ def reconcile_center(center_id: int, *, now: datetime) -> CenterFindings:
         ):
             counts[kind] = _upsert_stock_discrepancies(kind, sql, params)
             _resolve_unseen_stock_discrepancies(kind, params)
-        counts[DiscrepancyKind.OVERDUE_DISPATCH] = _overdue_dispatches(params)
+        for kind in clocks.OVERDUE_KINDS:
+            counts[kind] = _overdue_requests(kind, params)
         counts["pool_items"] = _refresh_pool(params)
         for kind, sql, subject in (
             (ShortfallKind.BELOW_SAFETY, BELOW_SAFETY_FINDINGS, STOCK_SUBJECT),

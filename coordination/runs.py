@@ -22,7 +22,8 @@ from core.errors import Conflict
 from inventory.models import LogisticsCenter
 from nations import access
 
-from .events import notify_critical_shortfalls
+from . import clocks
+from .events import notify_critical_shortfalls, notify_overdue
 from .ledger_check import check_center_ledger
 from .models import CenterReconciliation, ReconciliationRun, RunStatus
 from .reconciliation import CenterBusy, reconcile_center
@@ -188,4 +189,16 @@ def finish_run(run_id: int) -> ReconciliationRun | None:
         run.error = "\n".join(errors) if errors else ("" if complete else "Not every center was reconciled.")
         run.finished_at = timezone.now()
         run.save()
+    _notify_overdue(run_id)  # the run is finished once (above, under its lock): its news is told once
     return run
+
+
+def _notify_overdue(run_id: int) -> None:
+    """Tell whoever must act about the overdue flags the run raised: one notice per person for the whole run, not
+    one per center.  The run's result stands whatever becomes of its notices (a failure is logged)."""
+    try:
+        flag_ids = clocks.raised_by_run(run_id)
+        if flag_ids:
+            notify_overdue(flag_ids)
+    except Exception:
+        log.exception("could not notify the overdue flags of reconciliation #%s", run_id)

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from core.tables import PortalTable
 from nations.access.nested import disclosure_for
 
+from .designators import describe
 from .models import OPEN_STATUSES, Priority
 from .run_findings import disclose_findings
 
@@ -25,9 +26,9 @@ PRIORITY_RANK = Case(
 )
 STILL_OPEN = Case(When(status__in=OPEN_STATUSES, then=Value(0)), default=Value(1), output_field=IntegerField())
 
-# The request list's order when no column is chosen: the open requests first, the most urgent first, then the
-# soonest required; the newest last among equals.
-REQUEST_WORK_ORDER = (STILL_OPEN.asc(), PRIORITY_RANK.asc(), "required_by", "-id")
+# The request list's order when no column is chosen: the open requests first, the most pressing priority designator
+# first (01 before 15), then the soonest required; the newest last among equals.
+REQUEST_WORK_ORDER = (STILL_OPEN.asc(), "priority_designator", "required_by", "-id")
 
 
 class RequestTable(PortalTable):
@@ -39,6 +40,9 @@ class RequestTable(PortalTable):
     )
     status = tables.Column(verbose_name=_("Status"))
     priority = tables.Column(verbose_name=_("Priority"))
+    priority_designator = tables.Column(
+        verbose_name=_("Designator"), order_by=("priority_designator", "required_by"), attrs=NOWRAP
+    )
     requesting_nation = tables.Column(
         accessor="requesting_nation__code", verbose_name=_("Requesting nation"), order_by="requesting_nation__code"
     )
@@ -68,6 +72,13 @@ class RequestTable(PortalTable):
 
     def value_priority(self, record):
         return record.priority
+
+    def render_priority_designator(self, record):
+        designator = describe(record.priority_designator)
+        return format_html('<abbr class="pd" title="{}">{}</abbr>', designator.explanation, designator.label)
+
+    def value_priority_designator(self, record):
+        return describe(record.priority_designator).label
 
     def order_priority(self, queryset, is_descending):
         rank = PRIORITY_RANK.desc() if is_descending else PRIORITY_RANK.asc()

@@ -180,6 +180,7 @@ class AuditKind(models.TextChoices):
     TWO_FACTOR_RESET = "2fa.reset", _("Two-factor devices reset or backup codes renewed")
     AUDIT_READ = "audit.read", _("Audit log read")
     AUDIT_EXPORTED = "audit.exported", _("Audit log exported")
+    ACTIVITY_DESIGNATOR = "nation.fad", _("Force activity designator changed")
 
 
 class AuditEntryQuerySet(VisibleQuerySet):

@@ -3,7 +3,7 @@ from django.urls import path, reverse_lazy
 
 from core.web import public_page
 
-from . import two_factor_views, views
+from . import activity_views, two_factor_views, views
 
 urlpatterns = [
     path("login/", views.sign_in, name="login"),
@@ -23,4 +23,11 @@ urlpatterns = [
     path("two-factor/backup-codes/", two_factor_views.renew_backup_codes, name="two-factor-backup-codes"),
     path("two-factor/remove/", two_factor_views.remove, name="two-factor-remove"),
     path("audit/", views.audit_log, name="audit-log"),
+    # nations (reference data) and their force activity designator, set by the alliance coordinators
+    path("nations/", activity_views.nation_list, name="nation-list-page"),
+    path(
+        "nations/<str:code>/activity-designator/",
+        activity_views.nation_activity_designator,
+        name="nation-activity-designator",
+    ),
 ]

@@ -7,6 +7,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 
 from coordination import lifecycle
+from coordination.designators import QUEUE_ORDER
 from coordination.flag_tables import last_reconciliation, most_severe_first, shortfalls_by_stock
 from coordination.models import (
     DaysOfSupplyTarget,
@@ -44,10 +45,10 @@ def request_queues(user) -> list[tuple[str, Q]]:
 
 
 def _queue_rows(requests, queues: list[tuple[str, Q]]) -> list[tuple[str, list[SupplyRequest], int]]:
-    # every queue's total in one query; then the first rows of each
+    # every queue's total in one query; then the first rows of each, most pressing designator first, then soonest due
     totals = requests.aggregate(**{name: Count("id", filter=condition) for name, condition in queues}) if queues else {}
     return [
-        (name, list(requests.filter(condition).order_by("required_by", "id")[:QUEUE_SIZE]), totals[name])
+        (name, list(requests.filter(condition).order_by(*QUEUE_ORDER)[:QUEUE_SIZE]), totals[name])
         for name, condition in queues
     ]
 

@@ -1,8 +1,11 @@
 from operator import attrgetter
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from coordination import priority
 from coordination.lifecycle import COMMENT, Input, Transition
 from coordination.models import (
     SUBSCRIBABLE_EVENTS,
@@ -31,6 +34,14 @@ class RequestEventSerializer(serializers.ModelSerializer):
         fields = ["at", "from_status", "to_status", "actor", "quantity", "comment"]
 
 
+@extend_schema_field({"type": "string", "pattern": "^(0[1-9]|1[0-5])$", "example": "07"})
+class DesignatorField(serializers.IntegerField):
+    """A priority designator as written: two digits, ``01`` (most pressing) to ``15``."""
+
+    def to_representation(self, value):
+        return priority.label(value)
+
+
 class SupplyRequestSerializer(serializers.ModelSerializer):
     requesting_nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
     supplying_nation = serializers.SlugRelatedField(slug_field="code", read_only=True)
@@ -39,6 +50,12 @@ class SupplyRequestSerializer(serializers.ModelSerializer):
     nsn = serializers.CharField(source="item.nsn", read_only=True)
     item_name = serializers.CharField(source="item.name", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
+    priority_designator = DesignatorField(
+        read_only=True,
+        help_text="UMMIPS priority designator, 01 (most pressing) to 15: the requesting nation's force activity "
+        "designator (I-V) with the urgency of need (A-C).",
+    )
+    priority_group = serializers.SerializerMethodField(help_text="Priority group of the designator: 1, 2 or 3.")
 
     class Meta:
         model = SupplyRequest
@@ -57,6 +74,8 @@ class SupplyRequestSerializer(serializers.ModelSerializer):
             "quantity_dispatched",
             "quantity_received",
             "priority",
+            "priority_designator",
+            "priority_group",
             "required_by",
             "justification",
             "created_by",
@@ -65,6 +84,10 @@ class SupplyRequestSerializer(serializers.ModelSerializer):
             "version",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_priority_group(self, obj) -> int:
+        return priority.group(obj.priority_designator)
 
 
 class SupplyRequestDetailSerializer(SupplyRequestSerializer):

@@ -1,6 +1,6 @@
 """Coordination API: supply requests and their lifecycle actions, flags, reconciliation runs, sourcing."""
 
-from django.db.models import Case, Prefetch, Value, When
+from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -20,7 +20,6 @@ from coordination.lifecycle import Transition
 from coordination.models import (
     Discrepancy,
     Notification,
-    Priority,
     ReconciliationRun,
     RequestEvent,
     Shortfall,
@@ -40,12 +39,10 @@ from . import serializers as s
 TIMELINE = Prefetch("events", queryset=RequestEvent.objects.select_related("actor"))
 
 
-# ?ordering=priority: urgent, then priority, then routine
-PRIORITY_RANK = Case(
-    When(priority=Priority.URGENT, then=Value(0)),
-    When(priority=Priority.PRIORITY, then=Value(1)),
-    default=Value(2),
-)
+# ?ordering=priority: by priority designator, 01 (most pressing) first, not alphabetical; urgent, priority and
+# routine raised at the default FAD IV are 07, 09 and 14, the order they always had.  Queues add the required-by
+# date (coordination.designators.QUEUE_ORDER): ?ordering=priority,required_by.
+PRIORITY_RANK = "priority_designator"
 
 
 class SupplyRequestViewSet(
@@ -62,7 +59,8 @@ class SupplyRequestViewSet(
         "created_at": "created_at",
         "updated_at": "updated_at",
         "required_by": "required_by",
-        "priority": PRIORITY_RANK,  # urgent first, not alphabetical
+        "priority": PRIORITY_RANK,  # the designator: 01 first, not alphabetical
+        "priority_designator": "priority_designator",
         "status": "status",
     }
     ordering = ["-id"]

@@ -18,15 +18,47 @@ from inventory.models import (
 )
 from nations.access.nested import NEUTRAL_ACTOR, neutral_text
 from nations.api.fields import NestedReferenceField, caller_disclosure
-from nations.models import Nation
+from nations.models import ActivityDesignator, Nation
 
 MAX_QUANTITY = 10**12  # far above any real stock, far below the 64-bit column limit
 
 
+class ActivityDesignatorField(serializers.ChoiceField):
+    """A force activity designator as written, ``I`` to ``V`` (stored as 1-5)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=ActivityDesignator.labels, **kwargs)
+
+    def to_representation(self, value):
+        return ActivityDesignator(value).label
+
+    def to_internal_value(self, data):
+        label = super().to_internal_value(data.strip().upper() if isinstance(data, str) else data)
+        return ActivityDesignator.values[ActivityDesignator.labels.index(label)]
+
+
 class NationSerializer(serializers.ModelSerializer):
+    activity_designator = ActivityDesignatorField(
+        read_only=True,
+        help_text="Force activity designator, I (forces in combat) to V, set by the alliance coordinators; with a "
+        "requisition's urgency of need it makes the priority designator.",
+    )
+
     class Meta:
         model = Nation
-        fields = ["code", "name", "ncb_code", "active", "updated_at"]
+        fields = ["code", "name", "ncb_code", "active", "activity_designator", "updated_at"]
+
+
+class NationChangeSerializer(NationSerializer):
+    """PATCH (alliance coordinators): the force activity designator only; it applies to requisitions and requests
+    raised afterwards."""
+
+    activity_designator = ActivityDesignatorField(
+        help_text="Force activity designator, I (forces in combat) to V.",
+    )
+
+    class Meta(NationSerializer.Meta):
+        read_only_fields = ["code", "name", "ncb_code", "active", "updated_at"]
 
 
 class CenterSerializer(serializers.ModelSerializer):

@@ -13,14 +13,16 @@ from core.api.base import PortalGenericViewSet
 from inventory import services
 from inventory.filters import CenterFilter, ItemFilter, MovementFilter, NationFilter, StockFilter, StockReportFilter
 from inventory.models import CountSource, Item, LogisticsCenter, Movement, Stock, StockReport
-from nations import access
+from nations import access, activity
 from nations.models import Nation
 
 from . import serializers as s
 
 
-class NationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGenericViewSet):
-    """Member nations (reference data, visible to every authenticated caller)."""
+class NationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, PortalGenericViewSet):
+    """Member nations (reference data, visible to every authenticated caller).  Alliance coordinators set a nation's
+    force activity designator (PATCH ``{"activity_designator": "II"}``); it applies to requisitions and requests
+    raised afterwards, those already raised keep their priority designator."""
 
     public = True
     queryset = Nation.objects.all()
@@ -29,6 +31,21 @@ class NationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGene
     filterset_class = NationFilter
     ordering_fields = ["code", "name", "updated_at"]
     ordering = ["code"]
+    http_method_names = ["get", "patch", "head", "options"]
+
+    def get_serializer_class(self):
+        return s.NationChangeSerializer if self.action == "partial_update" else s.NationSerializer
+
+    def check_change_allowed(self, obj) -> None:
+        access.require(self.request.user, "nation.activity_designator", obj)
+
+    def perform_update(self, serializer):
+        if "activity_designator" in serializer.validated_data:
+            serializer.instance = activity.set_activity_designator(
+                actor=self.request.user,
+                nation=serializer.instance,
+                activity_designator=serializer.validated_data["activity_designator"],
+            )
 
 
 class CenterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PortalGenericViewSet):

@@ -37,9 +37,16 @@ def results(html: str) -> list[str]:
     return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", row)).strip() for row in rows]
 
 
+# The queue sorts by priority designator (issue 16): urgent, priority and routine raised at FAD IV (the default)
+# are 07, 09 and 14, the order the three priorities always had.
+DESIGNATOR_AT_FAD_IV = {Priority.URGENT: 7, Priority.PRIORITY: 9, Priority.ROUTINE: 14}
+
+
 def request_of(world, *, priority=Priority.ROUTINE, in_days=10, quantity=7, **extra) -> SupplyRequest:
     request = make_request(world, quantity=quantity, required_by=timezone.localdate() + dt.timedelta(days=in_days))
-    SupplyRequest.objects.filter(pk=request.pk).update(priority=priority)
+    SupplyRequest.objects.filter(pk=request.pk).update(
+        priority=priority, priority_designator=DESIGNATOR_AT_FAD_IV[priority]
+    )
     return request
 
 

@@ -21,9 +21,11 @@ from coordination.models import (
     DiscrepancyResolution,
     PoolSummary,
     Severity,
+    Shipment,
     Shortfall,
     ShortfallKind,
     SupplyRequest,
+    TransportMode,
 )
 from coordination.reconciliation import reconcile_center
 from inventory.models import Movement, MovementKind, Stock
@@ -703,7 +705,22 @@ def _every_condition(world):
     deu_fuel(world, 100)
     overdue = approve(world, fuel_request(world, 60))
     SupplyRequest.objects.filter(pk=overdue.pk).update(approved_at=now - 10 * DAY)
-    fuel_request(world, 80)  # 40 shared available left
+    # the other clocks (issue 16): a shipment past its expected arrival, a request not decided in time
+    travelling = services.dispatch_request(
+        request=approve(world, fuel_request(world, 10)), actor=world.users["deu_logistics"]
+    )
+    late = Shipment.objects.create(
+        shipping_nation=world.deu,
+        source_center=world.mlc_a,
+        destination_center=world.mlc_a,
+        mode=TransportMode.ROAD,
+        departed_at=now - 3 * DAY,
+        expected_arrival=now - 2 * DAY,
+        created_by=world.users["deu_logistics"],
+    )
+    SupplyRequest.objects.filter(pk=travelling.pk).update(shipment=late)
+    undecided = fuel_request(world, 80)  # 30 shared available left
+    SupplyRequest.objects.filter(pk=undecided.pk).update(submitted_at=now - 10 * DAY)
 
 
 def _open_flags():

@@ -99,10 +99,11 @@ def test_the_request_list_puts_open_urgent_work_first_then_the_soonest_required(
     urgent_late = make_request(world, required_by=today + dt.timedelta(days=20))
     urgent_soon = make_request(world, required_by=today + dt.timedelta(days=4))
     closed_urgent = make_request(world, RequestStatus.CANCELLED, required_by=today + dt.timedelta(days=1))
+    # the list sorts by priority designator (issue 16): urgent and routine raised at FAD IV are 07 and 14
     SupplyRequest.objects.filter(pk__in=[urgent_late.pk, urgent_soon.pk, closed_urgent.pk]).update(
-        priority=Priority.URGENT
+        priority=Priority.URGENT, priority_designator=7
     )
-    SupplyRequest.objects.filter(pk=routine_soon.pk).update(priority=Priority.ROUTINE)
+    SupplyRequest.objects.filter(pk=routine_soon.pk).update(priority=Priority.ROUTINE, priority_designator=14)
     html = browser("fra_logistics").get(reverse("request-list")).content.decode()
     assert request_ids(html) == [urgent_soon.pk, urgent_late.pk, routine_soon.pk, closed_urgent.pk]
     # sorting by priority itself ranks by urgency, not alphabetically ("priority" < "routine" < "urgent")
