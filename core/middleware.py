@@ -36,10 +36,21 @@ class RefuseNulCharacters:
         if (
             "\x00" in request.path
             or "%00" in request.META.get("QUERY_STRING", "")
-            or (request.method in ("POST", "PUT", "PATCH") and any(nul in request.body for nul in ENCODED_NUL))
+            or (request.method in ("POST", "PUT", "PATCH") and self._body_has_nul(request))
         ):
             raise BadRequest("NUL characters are not accepted.")
         return self.get_response(request)
+
+    @staticmethod
+    def _body_has_nul(request) -> bool:
+        body = request.body  # read first: whoever reads the body later still can
+        if request.content_type == "multipart/form-data":
+            # an uploaded file is bytes, never looked up or saved as text (an XLSX sheet is a zip, full of NULs):
+            # only the form's text fields and the files' names are
+            texts = [text for key, values in request.POST.lists() for text in (key, *values)]
+            texts += [upload.name or "" for upload in request.FILES.values()]
+            return any("\x00" in text for text in texts)
+        return any(nul in body for nul in ENCODED_NUL)
 
 
 log = logging.getLogger(__name__)

@@ -19,3 +19,12 @@
     }
   });
 })();
+
+/* An item input of a line editor (data-item-lookup: many inputs, each named for its row) asks the item lookup for
+   its text as ?q=, the one name the lookup reads. */
+document.addEventListener("htmx:configRequest", function (event) {
+  var input = event.detail.elt;
+  if (input && input.hasAttribute && input.hasAttribute("data-item-lookup")) {
+    event.detail.parameters.set("q", input.value);
+  }
+});
