@@ -27,10 +27,19 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from nations.roles import CENTER_ROLES, ROLE_PERMISSIONS, Role
 
-from . import lifecycle
+from . import clocks, lifecycle
 from .api.serializers import ShortfallSerializer, SupplyRequestSerializer
 from .follow_up import remainder_of
-from .models import EventType, Notification, Shortfall, SupplyRequest, WebhookDelivery, WebhookEndpoint
+from .models import (
+    Discrepancy,
+    DiscrepancyKind,
+    EventType,
+    Notification,
+    Shortfall,
+    SupplyRequest,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,26 +80,66 @@ def by_language(users) -> dict[str, list]:
     return groups
 
 
-def _enqueue_after_commit(notification_ids: list[int], delivery_ids: list[int]) -> None:
-    from . import tasks  # the tasks run the jobs that queue them (runs, events): imported when queueing, not at load
+# Set while many transactions run in a row for one caller (a bulk decision): see ``batched``.
+_BATCH: ContextVar[dict | None] = ContextVar("events_batch", default=None)
 
+
+@contextmanager
+def batched():
+    """Within the block (many transactions in a row: a bulk approval), the people to tell and the endpoints to call
+    are looked up once per nation (or center) and role rather than once per transaction, and the e-mails and
+    webhook deliveries of every transaction that committed are queued together when the block ends.  The notices
+    and delivery rows are still written in each transaction, with its change."""
+    batch: dict = {"people": {}, "endpoints": {}, "notifications": [], "deliveries": []}
+    token = _BATCH.set(batch)
+    try:
+        yield
+    finally:
+        _BATCH.reset(token)
+        if batch["notifications"] or batch["deliveries"]:
+            _send(batch["notifications"], batch["deliveries"])
+
+
+def _people(role: str, target_id: int) -> list:
+    """``people_holding`` as a list, looked up once per batch."""
+    batch = _BATCH.get()
+    if batch is None:
+        return list(people_holding(role, target_id))
+    key = (role, target_id)
+    if key not in batch["people"]:
+        batch["people"][key] = list(people_holding(role, target_id))
+    return batch["people"][key]
+
+
+def _enqueue_after_commit(notification_ids: list[int], delivery_ids: list[int]) -> None:
     if _EMAIL_OFF.get():
         notification_ids = []
+    batch = _BATCH.get()
+    if batch is not None:  # queued when the batch ends, with the other committed transactions' work
 
-    def send():
-        emails_queued = not notification_ids
-        try:
-            if notification_ids:
-                tasks.email_notifications.delay(notification_ids)
-                emails_queued = True
-            for delivery_id in delivery_ids:
-                tasks.deliver_webhook.delay(delivery_id)
-        except Exception:  # broker unreachable: the deliveries stay pending; the sweep sends them later
-            log.warning("could not queue event work; the sweep will send the webhooks", exc_info=True)
-            if not emails_queued:
-                _email_in_process(notification_ids)
+        def remember():
+            batch["notifications"].extend(notification_ids)
+            batch["deliveries"].extend(delivery_ids)
 
-    transaction.on_commit(send)
+        transaction.on_commit(remember)
+        return
+    transaction.on_commit(lambda: _send(notification_ids, delivery_ids))
+
+
+def _send(notification_ids: list[int], delivery_ids: list[int]) -> None:
+    from . import tasks  # the tasks run the jobs that queue them (runs, events): imported when queueing, not at load
+
+    emails_queued = not notification_ids
+    try:
+        if notification_ids:
+            tasks.email_notifications.delay(notification_ids)
+            emails_queued = True
+        for delivery_id in delivery_ids:
+            tasks.deliver_webhook.delay(delivery_id)
+    except Exception:  # broker unreachable: the deliveries stay pending; the sweep sends them later
+        log.warning("could not queue event work; the sweep will send the webhooks", exc_info=True)
+        if not emails_queued:
+            _email_in_process(notification_ids)
 
 
 def _email_in_process(notification_ids: list[int]) -> None:
@@ -105,7 +154,14 @@ def _email_in_process(notification_ids: list[int]) -> None:
 
 
 def _endpoints_wanting(event: str, nation_ids: set[int]) -> list[WebhookEndpoint]:
-    return [e for e in WebhookEndpoint.objects.filter(nation_id__in=nation_ids, active=True) if e.wants(event)]
+    batch = _BATCH.get()
+    key = (event, frozenset(nation_ids))
+    if batch is not None and key in batch["endpoints"]:
+        return batch["endpoints"][key]
+    found = [e for e in WebhookEndpoint.objects.filter(nation_id__in=nation_ids, active=True) if e.wants(event)]
+    if batch is not None:
+        batch["endpoints"][key] = found
+    return found
 
 
 def queue_deliveries(delivery_ids: list[int]) -> None:
@@ -125,11 +181,11 @@ def request_event(request: SupplyRequest, event: str, *, comment: str = "") -> N
     nations' officers and both centers' operators).  Webhooks go to both nations' systems."""
     row = lifecycle.BY_EVENT[event]
     nation_field, role = row.audience
-    audiences = [("nation", list(people_holding(role, getattr(request, f"{nation_field}_id"))))]
+    audiences = [("nation", _people(role, getattr(request, f"{nation_field}_id")))]
     if row.operators_of:
         told = {user.pk for user in audiences[0][1]}  # one notice each: the nation's text for a dual-hatted user
-        operators = people_holding(Role.OPERATOR, getattr(request, f"{row.operators_of}_id")).exclude(pk__in=told)
-        audiences.append(("operators", list(operators)))
+        operators = _people(Role.OPERATOR, getattr(request, f"{row.operators_of}_id"))
+        audiences.append(("operators", [user for user in operators if user.pk not in told]))
     link = reverse("request-detail-page", args=[request.pk]) if _has_route("request-detail-page") else ""
     notes = []
     # Stored text, read (and e-mailed) later: composed once per language of its readers, never in the actor's.
@@ -369,3 +425,262 @@ def requisition_closed(requisition, *, actor) -> None:
         [envelope(EventType.REQUISITION_CLOSED, payload)],
     )
     _enqueue_after_commit([n.pk for n in created], deliveries)
+
+
+# --- shipments ---------------------------------------------------------------------------------------------------
+
+
+def _shipment_link(shipment) -> str:
+    return reverse("shipment-detail-page", args=[shipment.pk]) if _has_route("shipment-detail-page") else ""
+
+
+def shipment_dispatched(shipment, requests: list[SupplyRequest]) -> None:
+    """A shipment left for its destination: one notice per reader, not one per request.  Each requesting nation's
+    logistics officers read the requests of their nation (another nation's request travelling with theirs is not
+    theirs to see); the destination center's operators, who receive it, read every request.  Each requesting
+    nation's system gets one ``shipment.dispatched`` webhook with its own requests."""
+    by_nation: dict[int, list[SupplyRequest]] = {}
+    for r in requests:
+        by_nation.setdefault(r.requesting_nation_id, []).append(r)
+    link = _shipment_link(shipment)
+    notes: list[Notification] = []
+    deliveries: list[int] = []
+    told: set[int] = set()  # one notice each: a user told as an officer of one nation is not told again
+
+    def tell(users, shown: list[SupplyRequest], *, to_operators: bool) -> None:
+        for language, readers in by_language(users).items():
+            with translation.override(language):
+                title, body = _shipment_notice(shipment, shown, to_operators=to_operators)
+            notes.extend(
+                Notification(user=u, event=EventType.SHIPMENT_DISPATCHED, title=title, body=body, link=link)
+                for u in readers
+            )
+        told.update(u.pk for u in users)
+
+    for nation_id, theirs in by_nation.items():
+        tell([u for u in people_holding(Role.LOGISTICS, nation_id) if u.pk not in told], theirs, to_operators=False)
+        payload = _jsonable(envelope(EventType.SHIPMENT_DISPATCHED, _shipment_payload(shipment, theirs)))
+        deliveries += _deliveries(EventType.SHIPMENT_DISPATCHED, {nation_id}, [payload])
+    operators = people_holding(Role.OPERATOR, shipment.destination_center_id).exclude(pk__in=told)
+    tell(list(operators), requests, to_operators=True)
+    created = Notification.objects.bulk_create(notes)
+    _enqueue_after_commit([n.pk for n in created], deliveries)
+
+
+def _shipment_payload(shipment, requests: list[SupplyRequest]) -> dict:
+    """The shipment as ``/api/v1/shipments/{id}/`` shows it, with the requests of one requesting nation."""
+    return {
+        "id": shipment.pk,
+        "reference": shipment.reference,
+        "shipping_nation": shipment.shipping_nation.code,
+        "source_center": shipment.source_center.code,
+        "destination_center": shipment.destination_center.code,
+        "mode": shipment.mode,
+        "carrier": shipment.carrier,
+        "departed_at": shipment.departed_at,
+        "expected_arrival": shipment.expected_arrival,
+        "arrived_at": shipment.arrived_at,
+        "requests": [
+            {
+                "id": r.pk,
+                "reference": r.reference,
+                "status": r.status,
+                "requesting_nation": r.requesting_nation.code,
+                "nsn": r.item.nsn,
+                "quantity_dispatched": r.quantity_dispatched,
+                "quantity_received": r.quantity_received,
+            }
+            for r in requests
+        ],
+    }
+
+
+def _shipment_notice(shipment, requests: list[SupplyRequest], *, to_operators: bool) -> tuple[str, str]:
+    """(title, body): what is coming, from where, how and when; for the destination's operators a work order."""
+    n = len(requests)
+    values = {
+        "reference": shipment.reference,
+        "n": n,
+        "source": shipment.source_center.code,
+        "destination": shipment.destination_center.code,
+        "expected": timezone.localtime(shipment.expected_arrival).strftime("%Y-%m-%d %H:%M"),  # the portal's UTC
+    }
+    if to_operators:
+        title = ngettext(
+            "%(reference)s: receive %(n)s request at %(destination)s, expected %(expected)s UTC",
+            "%(reference)s: receive %(n)s requests at %(destination)s, expected %(expected)s UTC",
+            n,
+        )
+    else:
+        title = ngettext(
+            "%(reference)s: %(n)s request on its way from %(source)s to %(destination)s, expected %(expected)s UTC",
+            "%(reference)s: %(n)s requests on their way from %(source)s to %(destination)s, expected %(expected)s UTC",
+            n,
+        )
+    lines = [
+        _("%(request)s %(nsn)s %(name)s: %(n)s %(unit)s for %(nation)s")
+        % {
+            "request": r.reference,
+            "nsn": r.item.nsn,
+            "name": r.item.name,
+            "n": r.quantity_dispatched,
+            "unit": r.item.unit_of_issue,
+            "nation": r.requesting_nation.code,
+        }
+        for r in requests[:MAX_LINES]
+    ]
+    if n > MAX_LINES:
+        lines.append(
+            ngettext("… and %(n)s more request.", "… and %(n)s more requests.", n - MAX_LINES) % {"n": n - MAX_LINES}
+        )
+    lines.append(
+        _("By %(mode)s%(carrier)s, left %(departed)s UTC.")
+        % {
+            "mode": shipment.get_mode_display().lower(),
+            "carrier": f" ({shipment.carrier})" if shipment.carrier else "",
+            "departed": timezone.localtime(shipment.departed_at).strftime("%Y-%m-%d %H:%M"),
+        }
+    )
+    return title % values, "\n".join(lines)
+
+
+# --- overdue clocks ----------------------------------------------------------------------------------------------
+
+# Who must act when a clock runs out (coordination/clocks.py): (role, the request's nation or center they hold it for).
+OVERDUE_AUDIENCE = {
+    DiscrepancyKind.OVERDUE_APPROVAL: [(Role.LIAISON, "supplying_nation_id")],
+    DiscrepancyKind.OVERDUE_DISPATCH: [(Role.LOGISTICS, "supplying_nation_id"), (Role.OPERATOR, "source_center_id")],
+    DiscrepancyKind.OVERDUE_ARRIVAL: [
+        (Role.LOGISTICS, "requesting_nation_id"),
+        (Role.OPERATOR, "destination_center_id"),
+    ],
+}
+
+
+def notify_overdue(flag_ids: list[int]) -> None:
+    """Overdue flags raised by one reconciliation run: each person who must act gets one notice summing up the
+    flags that are theirs (approval: the supplier's liaison officers; dispatch: the supplier's logistics officers
+    and the source center's operators; arrival: the requesting nation's logistics officers and the destination
+    center's operators), most pressing first.  All of them see the requests (their visibility rule names both
+    nations' officers and both centers' operators).  Webhooks: ``request.overdue`` per request late for approval
+    or dispatch, to both nations' systems; ``shipment.overdue`` per late shipment, to the shipping nation's system
+    and to each requesting nation's with its own requests."""
+    flags = list(
+        Discrepancy.objects.filter(pk__in=flag_ids, kind__in=clocks.OVERDUE_KINDS, request__isnull=False)
+        .select_related(
+            "request__item",
+            "request__requesting_nation",
+            "request__supplying_nation",
+            "request__source_center",
+            "request__destination_center",
+            "request__shipment__shipping_nation",
+            "request__shipment__source_center",
+            "request__shipment__destination_center",
+        )
+        .order_by("request__priority_designator", "request__required_by", "id")
+    )
+    if not flags:
+        return
+    holders: dict[tuple[str, int], list] = {}
+    theirs: dict[int, tuple[object, list[Discrepancy]]] = {}
+    for flag in flags:
+        for role, field in OVERDUE_AUDIENCE[flag.kind]:
+            key = (role, getattr(flag.request, field))
+            if key not in holders:
+                holders[key] = list(people_holding(role, key[1]))
+            for user in holders[key]:
+                _user, listed = theirs.setdefault(user.pk, (user, []))
+                if not listed or listed[-1] is not flag:  # once, when the user holds both roles of a clock
+                    listed.append(flag)
+    notes = []
+    for user, listed in theirs.values():
+        with translation.override(user.notice_language):  # stored text, as for request events
+            title, body = _overdue_notice(listed)
+        kinds = {f.kind for f in listed}
+        event = EventType.SHIPMENT_OVERDUE if kinds == {DiscrepancyKind.OVERDUE_ARRIVAL} else EventType.REQUEST_OVERDUE
+        notes.append(Notification(user=user, event=event, title=title, body=body, link=_overdue_link(kinds)))
+    with transaction.atomic():
+        created = Notification.objects.bulk_create(notes)
+        deliveries = _overdue_deliveries(flags)
+        _enqueue_after_commit([n.pk for n in created], deliveries)
+
+
+def _overdue_link(kinds: set[str]) -> str:
+    """Liaison officers late with decisions go to their approval queue; the others to the open flags of the kind."""
+    if kinds == {DiscrepancyKind.OVERDUE_APPROVAL}:
+        return reverse("approval-queue")
+    query = f"?kind={next(iter(kinds))}&open=true" if len(kinds) == 1 else "?open=true"
+    return reverse("discrepancy-list") + query
+
+
+def _overdue_deliveries(flags: list[Discrepancy]) -> list[int]:
+    by_nations: dict[tuple[int, int], list[dict]] = {}
+    by_shipment: dict[int, list[SupplyRequest]] = {}
+    for flag in flags:
+        r = flag.request
+        if flag.kind == DiscrepancyKind.OVERDUE_ARRIVAL:
+            by_shipment.setdefault(r.shipment_id, []).append(r)
+            continue
+        payload = _jsonable(envelope(EventType.REQUEST_OVERDUE, SupplyRequestSerializer(r).data))
+        by_nations.setdefault((r.requesting_nation_id, r.supplying_nation_id), []).append(payload)
+    deliveries: list[int] = []
+    for nation_ids, payloads in by_nations.items():
+        deliveries += _deliveries(EventType.REQUEST_OVERDUE, set(nation_ids), payloads)
+    for late in by_shipment.values():
+        shipment = late[0].shipment
+        by_requester: dict[int, list[SupplyRequest]] = {}
+        for r in late:
+            by_requester.setdefault(r.requesting_nation_id, []).append(r)
+        audiences = [(shipment.shipping_nation_id, late), *by_requester.items()]
+        for nation_id, shown in audiences:
+            payload = _jsonable(envelope(EventType.SHIPMENT_OVERDUE, _shipment_payload(shipment, shown)))
+            deliveries += _deliveries(EventType.SHIPMENT_OVERDUE, {nation_id}, [payload])
+    return deliveries
+
+
+def _overdue_notice(flags: list[Discrepancy]) -> tuple[str, str]:
+    """(title, body) of one person's overdue flags of a run, in the active language: the count, then one line per
+    request (the first MAX_LINES) saying which step is late and since when it was due."""
+    n = len(flags)
+    title = ngettext("%(n)s request is overdue", "%(n)s requests are overdue", n) % {"n": n}
+    lines = [_overdue_line(flag) for flag in flags[:MAX_LINES]]
+    if n > MAX_LINES:
+        lines.append(
+            ngettext("… and %(n)s more request.", "… and %(n)s more requests.", n - MAX_LINES) % {"n": n - MAX_LINES}
+        )
+    return title, "\n".join(lines)
+
+
+def _overdue_line(flag: Discrepancy) -> str:
+    r = flag.request
+    values = {
+        "request": r.reference,
+        "nsn": r.item.nsn,
+        "name": r.item.name,
+        "nation": r.requesting_nation.code,
+        "supplier": r.supplying_nation.code,
+        "pd": f"{r.priority_designator:02d}",
+    }
+    if flag.kind == DiscrepancyKind.OVERDUE_APPROVAL:
+        return _(
+            "%(request)s %(nsn)s %(name)s, %(nation)s to %(supplier)s: not decided within %(hours)s h of its "
+            "submission (priority %(pd)s)"
+        ) % {**values, "hours": clocks.hours_for(r.priority_designator, clocks.APPROVE)}
+    if flag.kind == DiscrepancyKind.OVERDUE_DISPATCH:
+        return _(
+            "%(request)s %(nsn)s %(name)s, %(nation)s to %(supplier)s: not dispatched from %(center)s within "
+            "%(hours)s h of its approval (priority %(pd)s)"
+        ) % {
+            **values,
+            "center": r.source_center.code,
+            "hours": clocks.hours_for(r.priority_designator, clocks.DISPATCH),
+        }
+    return _(
+        "%(request)s %(nsn)s %(name)s, %(nation)s to %(supplier)s: in %(shipment)s, expected at %(center)s "
+        "%(expected)s UTC, not received"
+    ) % {
+        **values,
+        "shipment": r.shipment.reference,
+        "center": r.destination_center.code,
+        "expected": timezone.localtime(r.shipment.expected_arrival).strftime("%Y-%m-%d %H:%M"),
+    }

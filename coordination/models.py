@@ -669,7 +669,11 @@ class Notification(models.Model):
 
     # The pages a link may open that show one object, and that object's model: the link is offered only to a
     # reader who may see the object (nations.access.nested), whoever it was addressed to when written.
-    LINKED_OBJECTS = {"request-detail-page": "coordination.supplyrequest"}
+    LINKED_OBJECTS = {
+        "request-detail-page": "coordination.supplyrequest",
+        "requisition-detail-page": "coordination.requisition",
+        "shipment-detail-page": "coordination.shipment",
+    }
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -35,10 +35,12 @@ LIVE = ~Q(status__in=[RequestStatus.REJECTED, RequestStatus.CANCELLED])
 EVERY = Q()
 
 
-def _sum_of_requests(expression, condition: Q = EVERY):
-    """A subquery: the sum of `expression` over the line's requests meeting `condition` (0 when none)."""
+def _sum_of_requests(expression, condition: Q = EVERY, requests=None):
+    """A subquery: the sum of `expression` over the line's requests meeting `condition` (0 when none), among
+    `requests` (a SupplyRequest queryset; all of them when None)."""
+    requests = SupplyRequest.objects.all() if requests is None else requests
     per_line = (
-        SupplyRequest.objects.filter(condition, requisition_line=OuterRef("pk"))
+        requests.filter(condition, requisition_line=OuterRef("pk"))
         .order_by()
         .values("requisition_line")
         .annotate(total=Sum(expression))
@@ -47,18 +49,19 @@ def _sum_of_requests(expression, condition: Q = EVERY):
     return Coalesce(Subquery(per_line), Value(0))
 
 
-def with_figures(lines):
+def with_figures(lines, *, requests=None):
     """`lines` (a RequisitionLine queryset) with ``sourced``, ``approved``, ``dispatched``, ``received``,
-    ``in_flight`` and ``outstanding`` (see the module's docstring)."""
+    ``in_flight`` and ``outstanding`` (see the module's docstring), summed over `requests` (a SupplyRequest
+    queryset, e.g. those a supplier may see: its part of the line; every request when None)."""
     done = [RequestStatus.APPROVED, RequestStatus.DISPATCHED, RequestStatus.RECEIVED]
     return lines.annotate(
-        sourced=_sum_of_requests(F("quantity_requested"), LIVE),
-        approved=_sum_of_requests(F("quantity_approved"), Q(status__in=done)),
+        sourced=_sum_of_requests(F("quantity_requested"), LIVE, requests),
+        approved=_sum_of_requests(F("quantity_approved"), Q(status__in=done), requests),
         dispatched=_sum_of_requests(
-            F("quantity_dispatched"), Q(status__in=[RequestStatus.DISPATCHED, RequestStatus.RECEIVED])
+            F("quantity_dispatched"), Q(status__in=[RequestStatus.DISPATCHED, RequestStatus.RECEIVED]), requests
         ),
-        received=_sum_of_requests(F("quantity_received"), Q(status=RequestStatus.RECEIVED)),
-        in_flight=_sum_of_requests(IN_FLIGHT),
+        received=_sum_of_requests(F("quantity_received"), Q(status=RequestStatus.RECEIVED), requests),
+        in_flight=_sum_of_requests(IN_FLIGHT, EVERY, requests),
     ).annotate(
         outstanding=Greatest(F("quantity") - F("cancelled") - F("received") - F("in_flight"), Value(0)),
     )

@@ -40,6 +40,7 @@ from .models import (
     RequestEvent,
     RequestStatus,
     Severity,
+    Shipment,
     Shortfall,
     SupplyRequest,
     WebhookDelivery,
@@ -85,9 +86,8 @@ def _record(
     """Move `request` to the row's target: the status, the timeline and audit entries, and the row's event."""
     from_status = request.status
     request.status = row.target
-    request.version = F("version") + 1
+    request.version += 1  # the row is locked (``_lock_for``): no other transaction bumps it meanwhile
     request.save(update_fields=["status", "version", "updated_at", *extra_fields])
-    request.refresh_from_db(fields=["version"])
     event = _timeline(
         request,
         acting_nation_id=row.acting_nation_id(request),
@@ -204,13 +204,6 @@ def approve_request(
         raise ValidationError(
             {"quantity": _("Cannot approve more than the %(n)s requested.") % {"n": request.quantity_requested}}
         )
-    supplier = _supplier_stock(request)
-    if supplier is None:
-        raise InsufficientStock(
-            _("%(nation)s holds no %(nsn)s at %(center)s.")
-            % {"nation": request.supplying_nation.code, "nsn": request.item.nsn, "center": request.source_center.code}
-        )
-    _refuse_unless_available(supplier, quantity, request)  # early answer; decided again under the lock below
     request.quantity_approved = quantity
     request.approved_at = timezone.now()
     _record(
@@ -221,13 +214,25 @@ def approve_request(
         quantity=quantity,
         extra_fields=("quantity_approved", "approved_at"),
     )
-    # The supplier's stock is locked last: every other approval against it waits for this lock, so it is held
-    # for the check, one UPDATE and the commit only.  A refusal here rolls back everything above.
-    stock = lock_stock(supplier.pk)
+    # The supplier's stock is reserved last, in one statement that locks the row and checks what is available
+    # under that lock (PostgreSQL re-checks the WHERE on the locked row): every other approval against it waits
+    # for this lock, held for one UPDATE and the commit only.  No row updated is a refusal, which rolls back
+    # everything above; the stock is read then only to say why.
+    supplier = Stock.objects.filter(
+        nation_id=request.supplying_nation_id, center_id=request.source_center_id, item_id=request.item_id
+    )
+    if supplier.filter(on_hand__gte=F("reserved") + quantity).update(
+        reserved=F("reserved") + quantity, updated_at=timezone.now()
+    ):
+        return request
+    stock = supplier.first()
+    if stock is None:
+        raise InsufficientStock(
+            _("%(nation)s holds no %(nsn)s at %(center)s.")
+            % {"nation": request.supplying_nation.code, "nsn": request.item.nsn, "center": request.source_center.code}
+        )
     _refuse_unless_available(stock, quantity, request)
-    stock.reserved += quantity
-    stock.save(update_fields=["reserved", "updated_at"])
-    return request
+    raise InsufficientStock(_("The stock changed meanwhile; try again."))  # rare: it changed between the two statements
 
 
 def _refuse_unless_available(stock: Stock, quantity: int, request: SupplyRequest) -> None:
@@ -311,6 +316,13 @@ def receive_request(*, request: SupplyRequest, actor, quantity: int | None = Non
         )
     if request.requisition_id:  # its line may be done now, and with it the requisition
         requisition_state.close_if_done(request.requisition_id, actor=actor)
+    if request.shipment_id:  # the receipt of its last request is the shipment's arrival (its row locked last)
+        shipment = Shipment.objects.select_for_update().get(pk=request.shipment_id)
+        travelling = shipment.requests.exclude(status__in=[RequestStatus.RECEIVED, RequestStatus.CANCELLED])
+        if shipment.arrived_at is None and not travelling.exists():
+            shipment.arrived_at = timezone.now()
+            shipment.version = F("version") + 1
+            shipment.save(update_fields=["arrived_at", "version", "updated_at"])
     return request
 
 

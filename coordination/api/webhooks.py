@@ -47,11 +47,18 @@ class PingData(serializers.Serializer):
     url = serializers.URLField(help_text="Where it was sent.")
 
 
+class RequisitionClosedData(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The requisition's id: GET /api/v1/requisitions/{id}/ for its lines.")
+    reference = serializers.CharField(help_text="RQN-000123.")
+    status = serializers.CharField(help_text="closed: every line received or cancelled.")
+
+
 RequestEventPayload = _envelope(
     "WebhookRequestEvent", "request.submitted, request.approved, ...", SupplyRequestSerializer()
 )
 ShortfallEventPayload = _envelope("WebhookShortfallEvent", "shortfall.critical", ShortfallSerializer())
 PingPayload = _envelope("WebhookPing", "ping", PingData())
+RequisitionClosedPayload = _envelope("WebhookRequisitionClosed", "requisition.closed", RequisitionClosedData())
 
 
 def _webhook(event: str, payload, description: str) -> OpenApiWebhook:
@@ -81,6 +88,12 @@ WEBHOOKS = [
         EventType.SHORTFALL_CRITICAL,
         ShortfallEventPayload,
         "A new critical shortfall of one of the nation's stocks (one delivery per flag).",
+    ),
+    _webhook(
+        EventType.REQUISITION_CLOSED,
+        RequisitionClosedPayload,
+        "Every line of one of the nation's requisitions was received or cancelled: it closed (sent to the "
+        "requesting nation's system only; a supplier hears of its own requests through the request events).",
     ),
     _webhook(EventType.PING, PingPayload, "A test delivery, sent only when asked (POST /webhooks/{id}/ping/)."),
 ]

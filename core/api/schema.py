@@ -78,6 +78,8 @@ class PortalAutoSchema(AutoSchema):
         method = self.method
         if "{" in self.path or (method == "GET" and self._is_list_view() and self._get_paginator()):
             codes.append("404")  # an object, or a page of a list past its end
+        # a view may answer more, and says so (a bulk decision: 404 when none of the objects it names exists)
+        codes += [code for code in getattr(self.view, "extra_problem_codes", ()) if code not in codes]
         if method in ("POST", "PATCH", "PUT", "DELETE"):
             codes.append("409")
         if method in CHANGES:
