@@ -5,6 +5,8 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from coordination.api import requisitions as coordination_requisitions
+from coordination.api import shipments as coordination_shipments
 from coordination.api import views as coordination
 from inventory.api import views as inventory
 from nations.api import views as nations
@@ -22,9 +24,17 @@ router.register("discrepancies", coordination.DiscrepancyViewSet, basename="disc
 router.register("reconciliations", coordination.ReconciliationRunViewSet, basename="reconciliation")
 router.register("notifications", coordination.NotificationViewSet, basename="notification")
 router.register("webhooks", coordination.WebhookEndpointViewSet, basename="webhook")
+router.register("shipments", coordination_shipments.ShipmentViewSet, basename="shipment")
+router.register("requisitions", coordination_requisitions.RequisitionViewSet, basename="requisition")
 router.register("audit-events", nations.AuditEntryViewSet, basename="audit-event")
 
 api_v1 = [
+    # before the router's routes, whose requests/{pk}/ would take "bulk-decide" for an id
+    path(
+        "requests/bulk-decide/",
+        coordination_requisitions.RequestBulkDecisionViewSet.as_view({"post": "create"}),
+        name="request-bulk-decide",
+    ),
     *router.urls,
     path("sourcing/", coordination.SourcingView.as_view(), name="sourcing"),
 ]

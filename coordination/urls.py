@@ -2,7 +2,7 @@ from django.urls import path
 
 from core.web import public_page
 
-from . import queue_views, views
+from . import queue_views, requisition_views, shipment_views, views
 
 urlpatterns = [
     path("requests/", views.request_list, name="request-list"),
@@ -12,6 +12,13 @@ urlpatterns = [
     path("requests/approvals/", queue_views.approval_queue, name="approval-queue"),
     path("requests/<int:pk>/", views.request_detail, name="request-detail-page"),
     path("requests/<int:pk>/<str:action>/", views.request_action, name="request-action"),
+    path("requisitions/", requisition_views.requisition_list, name="requisition-list"),
+    path("requisitions/new/", requisition_views.requisition_new, name="requisition-new"),
+    path("requisitions/<int:pk>/", requisition_views.requisition_detail, name="requisition-detail-page"),
+    path("requisitions/<int:pk>/<str:action>/", requisition_views.requisition_action, name="requisition-action"),
+    path("shipments/", shipment_views.shipment_list, name="shipment-list"),
+    path("shipments/new/", shipment_views.shipment_new, name="shipment-new"),
+    path("shipments/<int:pk>/", shipment_views.shipment_detail, name="shipment-detail-page"),
     path("shortfalls/", views.shortfall_list, name="shortfall-list"),
     path("shortfalls/acknowledge/", views.shortfall_acknowledge, name="shortfall-acknowledge"),
     path("discrepancies/", views.discrepancy_list, name="discrepancy-list"),

@@ -48,6 +48,7 @@ from .models import (
     ReconciliationRun,
     RequestEvent,
     RequestStatus,
+    RequisitionLine,
     Shortfall,
     SupplyRequest,
 )
@@ -199,6 +200,14 @@ def _request_discrepancies(user, supply_request) -> list[Discrepancy]:
     return flags
 
 
+def _requisition_line_of(user, supply_request) -> RequisitionLine | None:
+    """The requisition line the request sources, if the viewer may see it (else no reference of it is shown)."""
+    if not supply_request.requisition_line_id:
+        return None
+    lines = RequisitionLine.objects.visible_to(user).select_related("requisition")
+    return lines.filter(pk=supply_request.requisition_line_id).first()
+
+
 def _request_context(request, supply_request, outcome=None, forms=None, approve_quantity=None):
     """The request panel: the request, its timeline, and a form for each transition this viewer may make now
     (`forms` holds a rejected form, shown again with its errors); for a submitted request, the supplier's stock
@@ -229,6 +238,7 @@ def _request_context(request, supply_request, outcome=None, forms=None, approve_
         ),
         "can_approve": approve_form is not None,
         "discrepancies": _request_discrepancies(user, supply_request),
+        "requisition_line": _requisition_line_of(user, supply_request),
         # raising the remainder is the requesting nation's logistics officers' move (they create requests)
         "follow_up_remainder": (
             remainder

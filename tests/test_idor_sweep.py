@@ -181,6 +181,8 @@ def may(role: str, action: str, obj) -> bool | str:
         return obj.stock.nation.code in f.logistics
     if action == "catalog.manage":  # reference data: alliance coordinators (and administrators)
         return f.coordinator
+    if action == "nation.activity_designator":  # reference data too (issue 16): alliance coordinators
+        return f.coordinator
     if action == "reconciliation.start":  # coordinators anywhere, operators at their own center
         return f.coordinator or (obj is not None and obj.code in f.operates)
     if action == "logistics":  # raising requests: a nation's logistics officers
@@ -230,6 +232,16 @@ def _request_body(nation) -> dict:
     }
 
 
+def _requisition_body(nation) -> dict:
+    return {
+        "requesting_nation": nation.code,
+        "destination_center": "NAT-F",
+        "required_by": (timezone.localdate() + dt.timedelta(days=10)).isoformat(),
+        "justification": "IDOR sweep",
+        "lines": [{"nsn": FUEL_NSN, "quantity": 1}],
+    }
+
+
 def _movement(kind: str) -> Callable:
     return lambda key: {
         "nation": key.nation.code,
@@ -253,7 +265,10 @@ ROUTES: dict[str, Route] = {
     # --- REST API -------------------------------------------------------------------------------------------
     "/api/v1/": Route("api-root", get="signed_in"),
     "/api/v1/nations/": Route("nation-list", get="signed_in"),
-    "/api/v1/nations/{obj}/": Route("nation-detail", "nation"),
+    # a nation's force activity designator: alliance coordinators (and administrators) set it
+    "/api/v1/nations/{obj}/": Route(
+        "nation-detail", "nation", writes=(Write("PATCH", "nation.activity_designator", {"activity_designator": "II"}),)
+    ),
     "/api/v1/centers/": Route("center-list", get="signed_in"),
     "/api/v1/centers/{obj}/": Route("center-detail", "center"),
     # the catalog: coordinators and administrators add and correct items (an NSN of medical supply class VIII)
@@ -351,6 +366,41 @@ ROUTES: dict[str, Route] = {
     "/api/v1/webhooks/{obj}/redeliver/": Route(
         "webhook-redeliver", "webhook", get="405", writes=(Write("POST", "visible", {"delivery": 0}),)
     ),
+    # shipments (coordination/api/shipments.py): lists narrowed to the caller; a dispatch naming no request is 400 for
+    # whoever asks (the rights to dispatch, and who sees which shipment: tests/requisitions/test_shipments.py)
+    "/api/v1/shipments/": Route(
+        "shipment-list", get="signed_in", writes=(Write("POST", "signed_in", {"requests": [], "mode": "road"}),)
+    ),
+    "/api/v1/shipments/999999/": Route("shipment-detail", get="missing"),
+    # requisitions (coordination/api/requisitions.py): raised by the requesting nation's logistics officers (the
+    # requests' rule); the list is narrowed to the caller; who sees which requisition and its lines, and who may act
+    # on one: tests/requisitions/test_api.py
+    "/api/v1/requisitions/": Route(
+        "requisition-list",
+        get="signed_in",
+        writes=(Write("POST", "request.create", _requisition_body, by="nation_key"),),
+    ),
+    "/api/v1/requisitions/999999/": Route("requisition-detail", get="missing"),
+    **{
+        f"/api/v1/requisitions/999999/{action}/": Route(
+            f"requisition-{action}", get="405", writes=(Write("POST", "missing", {"decision": "approve"}),)
+        )
+        for action in ("submit", "resource", "cancel-lines", "cancel", "decide")
+    },
+    # a supplier's liaison officers decide requests named in the body: unseen ones answer 404, seen ones 403 to
+    # whoever is not the supplier's liaison officer (none of the sweep's roles is one)
+    "/api/v1/requests/bulk-decide/": Route(
+        "request-bulk-decide",
+        get="405",
+        writes=(
+            Write(
+                "POST",
+                "request.reject",
+                lambda r: {"decision": "reject", "reason": "IDOR sweep", "requests": [str(r.pk if r else 999999)]},
+                by="request",
+            ),
+        ),
+    ),
     f"/api/v1/sourcing/?nsn={FUEL_NSN}&quantity=10&destination=NAT-F": Route("sourcing", get="signed_in"),
     "/api/v1/audit-events/": Route("audit-event-list", get="signed_in"),  # empty for whoever may not read it
     "/api/v1/audit-events/{obj}/": Route("audit-event-detail", "audit"),
@@ -434,6 +484,16 @@ ROUTES: dict[str, Route] = {
     "/requests/{obj}/no-such-action/": Route(
         "request-action", "request", get="405", writes=(Write("POST", "missing"),)
     ),
+    # requisitions: the list is narrowed to the caller; the new-requisition page is a logistics officer's, and an empty
+    # form is 400 for them; a requisition's page and its buttons per role: tests/requisitions/test_pages.py
+    "/requisitions/": Route("requisition-list", get="signed_in"),
+    "/requisitions/?format=csv": Route("requisition-list", get="signed_in"),
+    "/requisitions/new/": Route("requisition-new", get="logistics", writes=(Write("POST", "logistics"),)),
+    "/requisitions/999999/": Route("requisition-detail-page", get="missing"),
+    **{
+        f"/requisitions/999999/{action}/": Route("requisition-action", get="405", writes=(Write("POST", "missing"),))
+        for action in ("submit", "cancel", "resource", "cancel-outstanding", "no-such-action")
+    },
     "/shortfalls/": Route("shortfall-list", get="signed_in"),
     "/discrepancies/": Route("discrepancy-list", get="signed_in"),
     "/discrepancies/{obj}/resolve/": Route(
@@ -478,7 +538,21 @@ ROUTES: dict[str, Route] = {
     "/notifications/{obj}/read/": Route(
         "notification-read", "notification", get="405", writes=(Write("POST", "visible"),)
     ),
+    # shipments: the list and the dispatch form show what the caller may see and dispatch (empty for others); a
+    # dispatch naming no request is 400 for whoever asks; a shipment's page is swept in tests/requisitions
+    "/shipments/": Route("shipment-list", get="signed_in"),
+    "/shipments/?format=csv": Route("shipment-list", get="signed_in"),
+    "/shipments/new/": Route("shipment-new", get="signed_in", writes=(Write("POST", "signed_in"),)),
+    "/shipments/999999/": Route("shipment-detail-page", get="missing"),
     "/audit/": Route("audit-log", get="audit.read"),
+    # nations (reference data) with their force activity designator, which coordinators set from this page
+    "/nations/": Route("nation-list-page", get="signed_in"),
+    "/nations/{obj}/activity-designator/": Route(
+        "nation-activity-designator",
+        "nation",
+        get="405",
+        writes=(Write("POST", "nation.activity_designator", {"activity_designator": "2"}),),
+    ),
 }
 
 # Identifiers that resolve (for the coverage test, which needs no database).

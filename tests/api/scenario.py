@@ -17,8 +17,12 @@ Objects (scenario of ``conftest.py``, plus the rows below):
     runs           run_all (every center), run_mlc_a
     notifications  n_<user>: one for each user of the matrix, and n_deu_logistics
     webhooks       wh_fra (registered by FRA's system), wh_deu, wh_ita
+    requisitions   q_fra (FRA for NAT-F, its line sourced by r_fra), q_deu (DEU for NAT-B, sourced by r_deu from
+                   ITA), q_ita (ITA's draft for NAT-B)
+    shipments      s_deu (DEU, MLC-A -> NAT-F, carrying r_fra)
 """
 
+import datetime as dt
 from types import SimpleNamespace
 
 from django.utils import timezone
@@ -29,7 +33,10 @@ from coordination.models import (
     EventType,
     Notification,
     ReconciliationRun,
+    Requisition,
+    RequisitionLine,
     RunStatus,
+    Shipment,
     Shortfall,
     ShortfallKind,
     WebhookEndpoint,
@@ -134,9 +141,48 @@ def build_matrix(world) -> SimpleNamespace:
         )
         for owner in ("fra_system", "deu_logistics", "ita_system")
     }
+    requisitions = {}
+    for name, nation, destination, request in (
+        ("q_fra", world.fra, world.nat_f, requests["r_fra"]),
+        ("q_deu", world.deu, world.nat_b, requests["r_deu"]),
+        ("q_ita", world.ita, world.nat_b, None),
+    ):
+        requisitions[name] = Requisition.objects.create(
+            reference=f"RQN-{name}",
+            requesting_nation=nation,
+            destination_center=destination,
+            required_by=timezone.localdate() + dt.timedelta(days=10),
+            activity_designator=4,
+            priority_designator=14,
+            justification="Matrix",
+            status="open" if request else "draft",
+            created_by=u[f"{nation.code.lower()}_logistics"],
+        )
+        line = RequisitionLine.objects.create(
+            requisition=requisitions[name], number=1, item=request.item if request else world.fuel, quantity=7
+        )
+        if request is not None:
+            request.requisition, request.requisition_line = requisitions[name], line
+            request.save(update_fields=["requisition", "requisition_line"])
+    shipments = {
+        "s_deu": Shipment.objects.create(
+            reference="SHP-s_deu",
+            shipping_nation=world.deu,
+            source_center=world.mlc_a,
+            destination_center=world.nat_f,
+            mode="road",
+            departed_at=now,
+            expected_arrival=now + dt.timedelta(days=1),
+            created_by=u["deu_logistics"],
+        )
+    }
+    requests["r_fra"].shipment = shipments["s_deu"]
+    requests["r_fra"].save(update_fields=["shipment"])
     return SimpleNamespace(
         world=world,
         requests=requests,
+        requisitions=requisitions,
+        shipments=shipments,
         shortfalls=shortfalls,
         discrepancies=discrepancies,
         reports=reports,
@@ -158,6 +204,8 @@ FRA_OFFICER = {
     "discrepancies": {"d_fra_private", "d_fra_shared", "d_deu_shared", "d_r_fra"},
     "stock-reports": {"rep_fra"},
     "sourcing": {"deu_shared"},  # never the requester's own shared fuel
+    "requisitions": {"q_fra"},
+    "shipments": {"s_deu"},  # inbound: it carries FRA's request
 }
 VISIBLE = {
     "fra_logistics": {**FRA_OFFICER, "notifications": {"n_fra_logistics"}, "webhooks": {"wh_fra"}},
@@ -179,6 +227,8 @@ VISIBLE = {
         "discrepancies": {"d_fra_private", "d_fra_shared", "d_deu_private", "d_deu_shared", "d_r_fra"},
         "stock-reports": {"rep_fra", "rep_deu"},
         "sourcing": {"deu_shared", "fra_shared"},  # an operator acts for no nation: every nation's shared stock
+        "requisitions": {"q_fra"},  # one of its lines leaves from MLC-A (r_fra)
+        "shipments": {"s_deu"},  # leaves MLC-A
         "notifications": {"n_mlc_a_operator"},
         "webhooks": set(),
     },
@@ -190,6 +240,8 @@ VISIBLE = {
         "discrepancies": {"d_fra_shared", "d_deu_shared", "d_ita_shared", "d_r_fra", "d_r_deu"},
         "stock-reports": {"rep_fra", "rep_deu", "rep_ita"},
         "sourcing": {"fra_shared", "deu_shared", "ita_shared"},
+        "requisitions": {"q_fra", "q_deu", "q_ita"},
+        "shipments": {"s_deu"},
         "notifications": {"n_coordinator"},
         "webhooks": set(),
     },
@@ -201,6 +253,8 @@ VISIBLE = {
         "discrepancies": {"d_ita_shared", "d_ita_private", "d_r_deu"},
         "stock-reports": {"rep_ita"},
         "sourcing": set(),  # its own shared fuel is not offered to itself
+        "requisitions": {"q_ita", "q_deu"},  # its own, and DEU's, one line of which ITA supplies (r_deu)
+        "shipments": set(),
         "notifications": {"n_ita_system"},
         "webhooks": {"wh_ita"},
     },

@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from config.api_urls import router
+from coordination import requisitions
 from coordination.models import (
     Discrepancy,
     DiscrepancyKind,
@@ -56,6 +57,14 @@ def test_every_extra_action_answers_through_its_format_suffix(world, as_user):
         ),
         "webhook": WebhookEndpoint.objects.create(
             nation=world.fra, owner=world.users["fra_logistics"], url="https://fra.example/hook", secret="s" * 32
+        ),
+        "requisition": requisitions.create_requisition(
+            requester=world.users["fra_logistics"],
+            requesting_nation=world.fra,
+            destination_center=world.nat_f,
+            required_by=timezone.localdate(),
+            justification="Format suffixes",
+            lines=[requisitions.LineInput(item=world.fuel, quantity=1)],
         ),
     }
     client = as_user("fra_logistics")

@@ -55,6 +55,8 @@ LIST_URLS = {
     "notifications": "/api/v1/notifications/",
     "webhooks": "/api/v1/webhooks/",
     "audit-events": "/api/v1/audit-events/",
+    "requisitions": "/api/v1/requisitions/",
+    "shipments": "/api/v1/shipments/",
     "sourcing": f"/api/v1/sourcing/?nsn={FUEL_NSN}&quantity=10&destination=NAT-F",
 }
 
@@ -91,6 +93,8 @@ def names_in(matrix, endpoint: str, body) -> list[str]:
         "reconciliations": matrix.runs,
         "notifications": matrix.notifications,
         "webhooks": matrix.webhooks,
+        "requisitions": matrix.requisitions,
+        "shipments": matrix.shipments,
     }[endpoint]
     by_id = {obj.pk: name for name, obj in named.items()}
     return [by_id.get(row["id"], f"unexpected {endpoint} #{row['id']}") for row in rows]
@@ -189,6 +193,8 @@ def detail_url(matrix, endpoint: str, name: str) -> str:
         "reconciliations": matrix.runs,
         "notifications": matrix.notifications,
         "webhooks": matrix.webhooks,
+        "requisitions": matrix.requisitions,
+        "shipments": matrix.shipments,
     }[endpoint][name]
     return f"{LIST_URLS[endpoint]}{obj.pk}/"
 
@@ -219,6 +225,10 @@ DETAILS = [
     ("webhooks", "wh_fra"),
     ("webhooks", "wh_deu"),
     ("audit-events", "Logistics officer of FRA granted to fra-logistics"),  # coordinators and FRA's officers
+    ("requisitions", "q_fra"),  # own
+    ("requisitions", "q_deu"),  # another nation's, one line of it addressed to ITA
+    ("requisitions", "q_ita"),  # another nation's draft
+    ("shipments", "s_deu"),  # inbound to FRA, from MLC-A
 ]
 
 

@@ -229,6 +229,46 @@ def add_audit_entries(world, n):
         audit.record(AuditKind.LOGIN_FAILED, username=f"guess{i}", summary=f"Sign-in failed for guess{i}")
 
 
+def add_requisitions(world, n):
+    """FRA requisitions, each with two lines, one of them sourced by a request (the summary figures read them)."""
+    from coordination.models import Requisition, RequisitionLine
+
+    for _ in range(n):
+        requisition = Requisition.objects.create(
+            reference=f"RQN-Q{next(_serial):06d}",
+            requesting_nation=world.fra,
+            destination_center=world.nat_f,
+            required_by=timezone.localdate(),
+            activity_designator=4,
+            priority_designator=14,
+            justification="Query count",
+            status="open",
+            created_by=_user(),
+        )
+        first = RequisitionLine.objects.create(requisition=requisition, number=1, item=_item(), quantity=5)
+        RequisitionLine.objects.create(requisition=requisition, number=2, item=_item(), quantity=5)
+        _fra_request(world, requisition=requisition, requisition_line=first)
+
+
+def add_shipments(world, n):
+    """DEU shipments from MLC-A, each carrying an FRA request (FRA sees what is inbound)."""
+    from coordination.models import Shipment
+
+    now = timezone.now()
+    for _ in range(n):
+        shipment = Shipment.objects.create(
+            reference=f"SHP-Q{next(_serial):06d}",
+            shipping_nation=world.deu,
+            source_center=world.mlc_a,
+            destination_center=world.nat_f,
+            mode="road",
+            departed_at=now,
+            expected_arrival=now,
+            created_by=_user(),
+        )
+        _fra_request(world, shipment=shipment)
+
+
 def add_sourcing_options(world, n):
     for _ in range(n):
         center = _center(world, world.fra, world.deu)
@@ -261,6 +301,10 @@ ENDPOINTS = {
     # the failed sign-ins added: each read of the log is itself an entry (audit.read), which would grow the count
     "audit-events": ("/api/v1/audit-events/?page_size=200&kind=login.failed", add_audit_entries, 6),
     "sourcing": (f"/api/v1/sourcing/?nsn={FUEL_NSN}&quantity=10&destination=NAT-F", add_sourcing_options, 10),
+    # + the lines' summary figures of the page (line count, lines outstanding) in one query
+    "requisitions": ("/api/v1/requisitions/", add_requisitions, 7),
+    # + the page's requests, prefetched through their own visibility rule
+    "shipments": ("/api/v1/shipments/", add_shipments, 6),
 }
 
 
