@@ -11,8 +11,9 @@ The portal runs under gunicorn on 127.0.0.1 (2 workers x 4 threads, production s
    ``/api/v1/requisitions/`` with 500 NSNs that other nations hold shared at FRA's centers and ``submit: true``.
    Baseline: the same requisition, lines and supply requests (as many as the API raised, same figures) written
    by plain SQL in one transaction.  Target: under 2 s.
-2. **Bulk approval of 200 requests in one call**: DEU's liaison officer POSTs ``/api/v1/requests/bulk-decide/``
-   with 200 submitted requests addressed to DEU.  Baseline: the approval transaction in plain SQL (lock the
+2. **Bulk approval of 200 requests in one call**: a supplying nation's liaison officer POSTs
+   ``/api/v1/requests/bulk-decide/`` with 200 submitted requests FRA addressed to it (one unit each, from its
+   largest shared stock at one of FRA's centers).  Baseline: the approval transaction in plain SQL (lock the
    request, lock the stock, check, reserve, approve, timeline event) for each of 200 other requests.  Target:
    under 2 s.
 3. **The requisitions list for a nation**: ``GET /api/v1/requisitions/`` (first page, default order) as FRA's
@@ -54,7 +55,7 @@ WITH nations AS (
     SELECT id, row_number() OVER (ORDER BY code) - 1 AS k, count(*) OVER () AS n FROM nations_nation
 ), fra AS (SELECT id FROM nations_nation WHERE code = 'FRA'),
 destinations AS (
-    SELECT center_id, row_number() OVER (ORDER BY id) - 1 AS k, count(*) OVER () AS n
+    SELECT logisticscenter_id AS center_id, row_number() OVER (ORDER BY id) - 1 AS k, count(*) OVER () AS n
       FROM inventory_logisticscenter_participants
 )
 INSERT INTO coordination_requisition (reference, requesting_nation_id, destination_center_id, required_by, urgency,
@@ -91,13 +92,10 @@ destination = LogisticsCenter.objects.filter(participants=fra, kind="multination
 offered = (Stock.objects.filter(shared=True, center__participants=fra).exclude(nation=fra)
            .filter(on_hand__gt=F("reserved") + F("safety_level") + 100).values_list("item_id", flat=True).distinct())
 nsns = list(Item.objects.filter(pk__in=offered).order_by("nsn").values_list("nsn", flat=True)[: {lines}])
-deu = Nation.objects.get(code="DEU")
 result = {{
     "destination": destination.code,
     "nsns": nsns,
     "fra_token": issue_token(user=User.objects.get(username="fra-system"), name="benchmark")[1],
-    "deu_liaison_token": issue_token(user=User.objects.get(username="deu-liaison-1"), name="benchmark")[1],
-    "deu_id": deu.pk,
 }}
 """
 
@@ -110,16 +108,23 @@ from django.utils import timezone
 from coordination import services
 from inventory.models import Stock
 from nations.models import Nation
+from nations.tokens import issue_token
 
-fra, deu = Nation.objects.get(code="FRA"), Nation.objects.get(code="DEU")
-stock = (Stock.objects.filter(nation=deu, shared=True, center__participants=fra)
-         .filter(on_hand__gt=F("reserved") + 2 * {bulk} + 10).select_related("center", "item").first())
-raiser = get_user_model().objects.get(username="fra-logistics-1")
-ids = [services.create_request(requester=raiser, requesting_nation=fra, supplying_nation=deu, item=stock.item,
+User = get_user_model()
+fra = Nation.objects.get(code="FRA")
+# the shared stock with the most to give, of another nation, at a center FRA takes part in
+stock = (Stock.objects.filter(shared=True, center__participants=fra).exclude(nation=fra)
+         .annotate(free=F("on_hand") - F("reserved")).order_by("-free").select_related("nation", "center", "item")
+         .first())
+assert stock.free >= 2 * {bulk}, f"the largest shared stock holds only {{stock.free}}"
+raiser = User.objects.get(username="fra-logistics-1")
+ids = [services.create_request(requester=raiser, requesting_nation=fra, supplying_nation=stock.nation, item=stock.item,
                                source_center=stock.center, destination_center=stock.center, quantity=1,
                                required_by=timezone.localdate() + dt.timedelta(days=5), justification="Benchmark",
                                submit=True).pk for _ in range(2 * {bulk})]
-result = {{"ids": ids, "stock_id": stock.pk}}
+liaison = User.objects.get(username=f"{{stock.nation.code.lower()}}-liaison-1")
+result = {{"ids": ids, "stock_id": stock.pk, "supplier": stock.nation.code,
+          "liaison_token": issue_token(user=liaison, name="benchmark")[1]}}
 """
 
 LIST_SQL = """
@@ -134,7 +139,9 @@ SELECT r.id, r.reference, r.status, r.priority_designator, r.required_by,
 
 def load_requisitions(db: str, size: dict) -> None:
     with psycopg.connect(database_url(db), autocommit=True) as conn:
-        held = conn.execute("SELECT count(*) FROM coordination_requisition").fetchone()[0]
+        held = conn.execute(
+            "SELECT count(*) FROM coordination_requisition WHERE justification = 'Benchmark requisition'"
+        ).fetchone()[0]
         if held == size["requisitions"]:
             print(f"    {held:,} requisitions already loaded", flush=True)
             return
@@ -244,7 +251,7 @@ def main() -> int:
     ok = True
     print(f"== requisitions{' (smoke)' if args.smoke else ''}: database {db} ==")
     print(machine_line(), flush=True)
-    seconds = scale_database(db, stocks=size["stocks"], movements=size["stocks"], regenerate=args.regenerate)
+    seconds = scale_database(db, stocks=size["stocks"], movements=2 * size["stocks"], regenerate=args.regenerate)
     print(f"    generate_scale in {seconds:.0f} s" if seconds is not None else "    reused; migrated", flush=True)
     load_requisitions(db, size)
     info = django_json(db, PREPARE.format(lines=size["lines"]))
@@ -254,7 +261,7 @@ def main() -> int:
 
     with gunicorn(db, workers=2, threads=4) as server:
         fra = Client(server.port, info["fra_token"])
-        deu = Client(server.port, info["deu_liaison_token"])
+        deu = Client(server.port, bulk["liaison_token"])  # the supplier's liaison officer
         fra.request("GET", "/api/v1/requisitions/?page_size=1")
         deu.request("GET", "/api/v1/requests/?page_size=1")
 
