@@ -175,10 +175,10 @@ def sql_requisition(db: str, *, destination: str, nsns: list[str], requests: int
         (rid,) = conn.execute(
             "INSERT INTO coordination_requisition (reference, requesting_nation_id, destination_center_id, "
             "required_by, urgency, activity_designator, priority_designator, justification, status, created_by_id, "
-            "created_at, updated_at, submitted_at, version) SELECT 'RQN-B', n.id, c.id, now()::date + 10, 'B', 4, 9, "
+            "created_at, updated_at, submitted_at, version) SELECT %s, n.id, c.id, now()::date + 10, 'B', 4, 9, "
             "'Baseline', 'open', (SELECT min(id) FROM auth_user), now(), now(), now(), 1 FROM nations_nation n, "
             "inventory_logisticscenter c WHERE n.code = 'FRA' AND c.code = %s RETURNING id",
-            [destination],
+            [f"RQN-B{time.time_ns() // 1_000_000}", destination],
         ).fetchone()
         conn.execute(
             "INSERT INTO coordination_requisitionline (requisition_id, number, item_id, quantity, "
