@@ -10,16 +10,17 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_POST
 
 from core.tables import PortalTable, TableListView
 from core.web import RestrictedDetailView, service_action
 from nations import access
 
 from . import shipments
-from .models import Shipment, SupplyRequest, TransportMode
+from .models import RequestStatus, Shipment, SupplyRequest, TransportMode
 
 NOWRAP = {"td": {"class": "nowrap"}}
 MAX_SHOWN = 500  # approved requests listed on the dispatch page; the rest wait for the next shipment
@@ -144,10 +145,38 @@ class ShipmentDetailView(RestrictedDetailView):
             .order_by("id")
         )
         state = _state(shipment)
-        return super().get_context_data(state=state, state_label=STATE_LABELS[state], carried=carried, **extra)
+        user = self.request.user
+        may_receive = any(
+            r.status == RequestStatus.DISPATCHED and access.can(user, "request.receive", r) for r in carried
+        )
+        return super().get_context_data(
+            state=state, state_label=STATE_LABELS[state], carried=carried, may_receive=may_receive, **extra
+        )
 
 
 shipment_detail = ShipmentDetailView.as_view()
+
+
+@login_required
+@require_POST
+def shipment_receive(request, pk: int):
+    """Receive in full what the user may receive of a shipment (``shipments.receive_shipment``), then back to its
+    page (post/redirect/get), which says what was received and what was refused."""
+    shipment = get_object_or_404(Shipment.objects.visible_to(request.user), pk=pk)
+    with service_action(request):
+        receipts = shipments.receive_shipment(
+            shipment=shipment, actor=request.user, comment=request.POST.get("comment", "")[:2000]
+        )
+        received = [r for r in receipts if not r.error]
+        if received:
+            messages.success(
+                request,
+                ngettext("%(n)s request received in full.", "%(n)s requests received in full.", len(received))
+                % {"n": len(received)},
+            )
+        for refused in (r for r in receipts if r.error):
+            messages.error(request, f"{refused.request.reference}: {refused.error}")
+    return redirect("shipment-detail-page", pk=shipment.pk)
 
 
 # --- dispatching together -------------------------------------------------------------------------------------------

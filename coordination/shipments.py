@@ -16,18 +16,19 @@ requests they may see (a request of another requesting nation travelling with th
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import django_filters
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import BooleanField, Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from core.errors import InvalidTransition
+from core.errors import Conflict, InvalidTransition
 from core.filters import CodeFilter, PortalFilterSet, StrictBooleanFilter
 from inventory.filters import center_choices
 from inventory.models import Stock
@@ -150,6 +151,42 @@ def dispatch_shipment(
         request.shipment = shipment
     events.shipment_dispatched(shipment, dispatched)
     return shipment
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """How receiving one request of a shipment went: ``error`` is the refusal, empty when it was received."""
+
+    request: SupplyRequest
+    error: str = ""
+
+
+def receive_shipment(*, shipment: Shipment, actor, comment: str = "") -> list[Receipt]:
+    """Receive in full every request of `shipment` still dispatched that `actor` may receive (the requesting
+    nation's logistics officers, the destination's operators), each through ``services.receive_request`` in a
+    transaction of its own: a refusal is that request's answer alone.  What arrived short is received request by
+    request instead (its page), so that the difference is recorded as a discrepancy.  The receipt of the last one
+    is the shipment's arrival.  Conflict when the actor has nothing left to receive in it."""
+    waiting = list(
+        SupplyRequest.objects.visible_to(actor)
+        .filter(shipment=shipment, status=RequestStatus.DISPATCHED)
+        .select_related("requesting_nation", "item", "source_center", "destination_center")
+        .order_by("pk")
+    )
+    mine = [r for r in waiting if access.can(actor, "request.receive", r)]
+    if not mine:
+        raise Conflict(_("Nothing in %(shipment)s is left for you to receive.") % {"shipment": shipment.reference})
+    receipts = []
+    with events.batched():  # one look-up of who is told, one hand-off of the sending
+        for request in mine:
+            try:
+                services.receive_request(request=request, actor=actor, comment=comment)
+            except (PermissionDenied, Conflict, ValidationError) as refused:
+                message = getattr(refused, "message", None) or " ".join(getattr(refused, "messages", [str(refused)]))
+                receipts.append(Receipt(request, str(message)))
+            else:
+                receipts.append(Receipt(request))
+    return receipts
 
 
 # --- reads ---------------------------------------------------------------------------------------------------------

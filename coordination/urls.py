@@ -19,6 +19,7 @@ urlpatterns = [
     path("shipments/", shipment_views.shipment_list, name="shipment-list"),
     path("shipments/new/", shipment_views.shipment_new, name="shipment-new"),
     path("shipments/<int:pk>/", shipment_views.shipment_detail, name="shipment-detail-page"),
+    path("shipments/<int:pk>/receive/", shipment_views.shipment_receive, name="shipment-receive"),
     path("shortfalls/", views.shortfall_list, name="shortfall-list"),
     path("shortfalls/acknowledge/", views.shortfall_acknowledge, name="shortfall-acknowledge"),
     path("discrepancies/", views.discrepancy_list, name="discrepancy-list"),

@@ -372,6 +372,7 @@ ROUTES: dict[str, Route] = {
         "shipment-list", get="signed_in", writes=(Write("POST", "signed_in", {"requests": [], "mode": "road"}),)
     ),
     "/api/v1/shipments/999999/": Route("shipment-detail", get="missing"),
+    "/api/v1/shipments/999999/receive/": Route("shipment-receive", get="405", writes=(Write("POST", "missing"),)),
     # requisitions (coordination/api/requisitions.py): raised by the requesting nation's logistics officers (the
     # requests' rule); the list is narrowed to the caller; who sees which requisition and its lines, and who may act
     # on one: tests/requisitions/test_api.py
@@ -544,6 +545,7 @@ ROUTES: dict[str, Route] = {
     "/shipments/?format=csv": Route("shipment-list", get="signed_in"),
     "/shipments/new/": Route("shipment-new", get="signed_in", writes=(Write("POST", "signed_in"),)),
     "/shipments/999999/": Route("shipment-detail-page", get="missing"),
+    "/shipments/999999/receive/": Route("shipment-receive", get="405", writes=(Write("POST", "missing"),)),
     "/audit/": Route("audit-log", get="audit.read"),
     # nations (reference data) with their force activity designator, which coordinators set from this page
     "/nations/": Route("nation-list-page", get="signed_in"),

@@ -10,6 +10,7 @@ from django.db.models import Prefetch
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from coordination import shipments
@@ -112,6 +113,24 @@ class ShipmentCreateSerializer(serializers.Serializer):
     )
 
 
+class ShipmentReceiveSerializer(serializers.Serializer):
+    comment = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="", help_text="Written on each request's timeline."
+    )
+
+
+class ShipmentReceiptSerializer(serializers.Serializer):
+    request = serializers.CharField(help_text="REQ-000123")
+    ok = serializers.BooleanField()
+    error = serializers.CharField(allow_null=True, help_text="Why this request was not received, when it was not.")
+
+
+class ShipmentReceiptsSerializer(serializers.Serializer):
+    shipment = serializers.CharField(help_text="SHP-000123")
+    received = serializers.IntegerField()
+    results = ShipmentReceiptSerializer(many=True)
+
+
 class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, PortalGenericViewSet):
     """Shipments: dispatched requests travelling together.  ``?in_transit=true`` for what has not arrived,
     ``?overdue=true`` for what is late, ``?direction=inbound`` for what comes to the caller's nations and centers."""
@@ -150,3 +169,17 @@ class ShipmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.C
         response = Response(ShipmentSerializer(fresh).data, status=status.HTTP_201_CREATED)
         response["ETag"] = etag_for(fresh)
         return response
+
+    @extend_schema(request=ShipmentReceiveSerializer, responses={200: ShipmentReceiptsSerializer})
+    @action(detail=True, methods=["post"], url_path="receive")
+    def receive(self, request, pk=None, format=None):
+        """Receive in full every request of the shipment still dispatched that the caller may receive, each in its
+        own transaction; one result per request (a short receipt goes through the request's own ``receive/``)."""
+        shipment = self.get_object()
+        payload = ShipmentReceiveSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        receipts = shipments.receive_shipment(
+            shipment=shipment, actor=request.user, comment=payload.validated_data["comment"]
+        )
+        results = [{"request": r.request.reference, "ok": not r.error, "error": r.error or None} for r in receipts]
+        return Response({"shipment": shipment.reference, "received": sum(r["ok"] for r in results), "results": results})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from coordination.models import RequestStatus, Shipment
+from coordination.models import RequestStatus, Shipment, SupplyRequest
 from tests.requisitions.test_shipments import approved, books, in_hours, ship
 from tests.web.conftest import browser  # noqa: F401 - the fixture, over this directory's `world`
 
@@ -211,3 +211,21 @@ def test_the_page_refuses_as_the_api_does_and_changes_nothing(world, browser):  
     before = books()
     assert deu.post("/shipments/new/", _form([fuel, jet])).status_code == 409
     assert books() == before
+
+
+def test_receive_all_in_full_from_the_shipment_page(world, browser):  # noqa: F811
+    first, second = approved(world, world.fuel, 10), approved(world, world.jet, 20)
+    shipment = ship(world, [first, second])
+    page = f"/shipments/{shipment.pk}/"
+    assert 'data-testid="receive-shipment"' not in browser("deu_logistics").get(page).content.decode()  # the shipper
+    assert 'data-testid="receive-shipment"' in browser("nat_f_operator").get(page).content.decode()
+
+    answer = browser("nat_f_operator").post(f"{page}receive/", {"comment": "Complete."}, follow=True)
+
+    assert answer.status_code == 200
+    assert "2 requests received in full." in answer.content.decode()
+    assert 'data-testid="receive-shipment"' not in answer.content.decode()  # nothing left to receive
+    assert {r.status for r in SupplyRequest.objects.filter(shipment=shipment)} == {RequestStatus.RECEIVED}
+    again = browser("nat_f_operator").post(f"{page}receive/", follow=True).content.decode()
+    assert "Nothing in" in again and "left for you to receive" in again
+    assert browser("ita_logistics").post(f"{page}receive/").status_code == 404

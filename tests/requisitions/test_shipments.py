@@ -454,3 +454,58 @@ def test_anonymous_callers_are_refused(world):
 
     assert_problem(APIClient().get(URL), 401)
     assert_problem(_post(APIClient(), _payload([1])), 401)
+
+
+# --- receiving a whole shipment ------------------------------------------------------------------------------------
+
+
+def test_receiving_a_whole_shipment_receives_each_request_in_full_and_is_its_arrival(world):
+    first, second = approved(world, world.fuel, 10), approved(world, world.jet, 20)
+    shipment = ship(world, [first, second])
+
+    response = session_client(world.users["nat_f_operator"]).post(
+        f"{URL}{shipment.pk}/receive/", {"comment": "All there."}, format="json"
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "shipment": shipment.reference,
+        "received": 2,
+        "results": [
+            {"request": first.reference, "ok": True, "error": None},
+            {"request": second.reference, "ok": True, "error": None},
+        ],
+    }
+    for request, quantity in ((first, 10), (second, 20)):
+        request.refresh_from_db()
+        assert (request.status, request.quantity_received) == (RequestStatus.RECEIVED, quantity)
+        assert request.events.last().comment == "All there."
+    shipment.refresh_from_db()
+    assert shipment.arrived_at is not None
+    assert_books_reconcile()
+
+
+def test_a_receiver_receives_only_the_requests_that_are_theirs_to_receive(world):
+    fra_request = approved(world, world.fuel, 4)
+    ita_request = approved(world, world.jet, 6, nation=world.ita)  # travelling along, to NAT-F, for ITA
+    shipment = ship(world, [fra_request, ita_request])
+
+    receipts = shipments.receive_shipment(shipment=shipment, actor=world.users["fra_logistics"])
+
+    assert [(r.request.pk, r.error) for r in receipts] == [(fra_request.pk, "")]  # ITA's is not FRA's to receive
+    ita_request.refresh_from_db()
+    assert ita_request.status == RequestStatus.DISPATCHED
+    shipment.refresh_from_db()
+    assert shipment.arrived_at is None  # ITA's request is still on its way
+
+
+def test_nothing_left_to_receive_is_a_conflict_and_a_stranger_gets_404(world):
+    shipment = ship(world, [approved(world, world.fuel, 4)])
+    shipments.receive_shipment(shipment=shipment, actor=world.users["nat_f_operator"])
+
+    again = session_client(world.users["fra_logistics"]).post(f"{URL}{shipment.pk}/receive/", {}, format="json")
+    assert_problem(again, 409)
+    stranger = session_client(world.users["ita_logistics"]).post(f"{URL}{shipment.pk}/receive/", {}, format="json")
+    assert_problem(stranger, 404)
+    supplier = session_client(world.users["deu_logistics"]).post(f"{URL}{shipment.pk}/receive/", {}, format="json")
+    assert_problem(supplier, 409)  # sees it, receives none of it
