@@ -12,8 +12,10 @@ from coordination.models import (
     DiscrepancyKind,
     Notification,
     RequestStatus,
+    Shipment,
     Shortfall,
     ShortfallKind,
+    SupplyRequest,
     WebhookEndpoint,
 )
 
@@ -31,6 +33,23 @@ def test_a_request_action_works_through_its_format_suffix(world, as_user):
     assert response.json()["status"] == RequestStatus.CANCELLED
     request.refresh_from_db()
     assert request.status == RequestStatus.CANCELLED
+
+
+def _shipment_carrying(world, request):
+    """A shipment FRA sees: it carries FRA's request (not dispatched: receiving it answers 409, not 404)."""
+    now = timezone.now()
+    shipment = Shipment.objects.create(
+        reference="SHP-SUFFIX",
+        shipping_nation=world.deu,
+        source_center=world.mlc_a,
+        destination_center=world.nat_f,
+        mode="road",
+        departed_at=now,
+        expected_arrival=now,
+        created_by=world.users["deu_logistics"],
+    )
+    SupplyRequest.objects.filter(pk=request.pk).update(shipment=shipment)
+    return shipment
 
 
 def test_every_extra_action_answers_through_its_format_suffix(world, as_user):
@@ -58,6 +77,7 @@ def test_every_extra_action_answers_through_its_format_suffix(world, as_user):
         "webhook": WebhookEndpoint.objects.create(
             nation=world.fra, owner=world.users["fra_logistics"], url="https://fra.example/hook", secret="s" * 32
         ),
+        "shipment": _shipment_carrying(world, request),
         "requisition": requisitions.create_requisition(
             requester=world.users["fra_logistics"],
             requesting_nation=world.fra,
