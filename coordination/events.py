@@ -80,6 +80,21 @@ def by_language(users) -> dict[str, list]:
     return groups
 
 
+# Set while a shipment's requests are dispatched: its one notice (``shipment_dispatched``) tells what each
+# request's "dispatched" notice would have told, to the same people; the requests' webhooks are still sent.
+_IN_SHIPMENT: ContextVar[bool] = ContextVar("events_in_shipment", default=False)
+
+
+@contextmanager
+def told_by_shipment():
+    """Within the block, requests moving to dispatched write no in-app notice of their own (webhooks still go)."""
+    token = _IN_SHIPMENT.set(True)
+    try:
+        yield
+    finally:
+        _IN_SHIPMENT.reset(token)
+
+
 # Set while many transactions run in a row for one caller (a bulk decision): see ``batched``.
 _BATCH: ContextVar[dict | None] = ContextVar("events_batch", default=None)
 
@@ -182,7 +197,9 @@ def request_event(request: SupplyRequest, event: str, *, comment: str = "") -> N
     row = lifecycle.BY_EVENT[event]
     nation_field, role = row.audience
     audiences = [("nation", _people(role, getattr(request, f"{nation_field}_id")))]
-    if row.operators_of:
+    if event == EventType.REQUEST_DISPATCHED and _IN_SHIPMENT.get():
+        audiences = []  # the shipment's one notice tells them
+    if row.operators_of and audiences:
         told = {user.pk for user in audiences[0][1]}  # one notice each: the nation's text for a dual-hatted user
         operators = _people(Role.OPERATOR, getattr(request, f"{row.operators_of}_id"))
         audiences.append(("operators", [user for user in operators if user.pk not in told]))

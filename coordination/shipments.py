@@ -131,7 +131,8 @@ def dispatch_shipment(
         nation_id=first.supplying_nation_id, center_id=first.source_center_id, item_id__in=items
     ).values_list("pk", flat=True)
     lock_stocks(*stock_ids)
-    dispatched = [services.dispatch_request(request=r, actor=actor, comment=comment) for r in locked]
+    with events.told_by_shipment():  # one notice for the shipment, not one per request as well
+        dispatched = [services.dispatch_request(request=r, actor=actor, comment=comment) for r in locked]
     shipment = Shipment.objects.create(
         shipping_nation=first.supplying_nation,
         source_center=first.source_center,

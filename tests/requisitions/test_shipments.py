@@ -126,6 +126,8 @@ def test_the_destination_hears_of_a_shipment_once_per_person(world):
         Notification.objects.filter(event=EventType.SHIPMENT_DISPATCHED).values_list("user__username", flat=True)
     )
     assert told == {"fra-logistics", "dual-hat", "nat-f-operator"}
+    # and that one notice is all they get: no "dispatched" notice per request besides it
+    assert not Notification.objects.filter(event=EventType.REQUEST_DISPATCHED).exists()
 
 
 def test_a_shipment_may_hold_a_single_request_and_a_source_operator_may_dispatch_it(world):
