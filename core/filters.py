@@ -164,3 +164,6 @@ class PortalFilterSet(django_filters.FilterSet):
             elif isinstance(declared, django_filters.ChoiceFilter):
                 declared.extra.setdefault("empty_label", _("Any"))
                 declared.extra.setdefault("widget", LeanSelect)
+            # a form field built earlier on the class's filter (the API schema reads them) was copied here with the
+            # library's defaults ("---------", Select): built again from the page's settings
+            declared.__dict__.pop("_field", None)
