@@ -30,6 +30,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from coordination import events, requisitions, services
+from coordination.api.views import own_nation
 from coordination.models import RequestStatus, Requisition, RequisitionLine, RequisitionStatus, SupplyRequest
 from coordination.requisition_state import with_figures
 from core.api.base import PortalGenericViewSet, etag_for, not_modified
@@ -40,7 +41,6 @@ from inventory.filters import center_choices
 from nations import access
 from nations.access import Party, visibility
 from nations.filters import nation_choices
-from nations.models import Nation
 
 from . import requisition_serializers as s
 
@@ -169,16 +169,6 @@ def _check_lines_exist(requisition: Requisition, user, numbers, key: str) -> Non
         raise ValidationError({f"{key}[{n}]": [_("There is no line %(n)s.") % {"n": n}] for n in missing})
 
 
-def own_nation(user) -> Nation:
-    """The nation a caller raises for when the payload names none: the one it is a logistics officer of."""
-    own = access.profile(user).logistics_nations
-    if len(own) > 1:  # bad input, not a refused right: say which field is missing
-        raise ValidationError({"requesting_nation": [_("You act for several nations: name one.")]})
-    if not own:
-        raise PermissionDenied(str(access.refusal("requisition.create")))
-    return Nation.objects.get(pk=next(iter(own)))
-
-
 # --- decisions, one transaction per request ------------------------------------------------------------------------
 
 
@@ -305,7 +295,8 @@ class RequisitionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Porta
         data = self._payload(s.RequisitionCreateSerializer)
         created = requisitions.create_requisition(
             requester=request.user,
-            requesting_nation=data.get("requesting_nation") or own_nation(request.user),
+            requesting_nation=data.get("requesting_nation")
+            or own_nation(request.user, refusal=access.refusal("requisition.create")),
             destination_center=data["destination_center"],
             required_by=data["required_by"],
             justification=data["justification"],

@@ -98,14 +98,9 @@ class SupplyRequestViewSet(
     @extend_schema(request=s.SupplyRequestCreateSerializer, responses={201: s.SupplyRequestDetailSerializer})
     def create(self, request, *args, **kwargs):
         data = self._payload()
-        requesting = data.get("requesting_nation")
-        if requesting is None:
-            own = access.profile(request.user).logistics_nations
-            if len(own) > 1:  # bad input, not a refused right: say which field is missing
-                raise ValidationError({"requesting_nation": ["You act for several nations: name one."]})
-            if not own:
-                raise PermissionDenied("Only a nation's logistics officers raise requests.")
-            requesting = Nation.objects.get(pk=next(iter(own)))
+        requesting = data.get("requesting_nation") or own_nation(
+            request.user, refusal="Only a nation's logistics officers raise requests."
+        )
         created = services.create_request(
             requester=request.user,
             requesting_nation=requesting,
@@ -120,6 +115,17 @@ class SupplyRequestViewSet(
             submit=data["submit"],
         )
         return self._detail(created, status.HTTP_201_CREATED)
+
+
+def own_nation(user, *, refusal) -> Nation:
+    """The nation a caller raises for when the payload names none (a request, a requisition): the one it is a
+    logistics officer of; 400 when it is one of several, 403 (`refusal`) when it is none."""
+    own = access.profile(user).logistics_nations
+    if len(own) > 1:  # bad input, not a refused right: say which field is missing
+        raise ValidationError({"requesting_nation": ["You act for several nations: name one."]})
+    if not own:
+        raise PermissionDenied(str(refusal))
+    return Nation.objects.get(pk=next(iter(own)))
 
 
 def _transition_action(row: Transition, name: str):
