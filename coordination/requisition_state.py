@@ -30,6 +30,13 @@ IN_FLIGHT = Case(
     default=Value(0),
 )
 LIVE = ~Q(status__in=[RequestStatus.REJECTED, RequestStatus.CANCELLED])
+# What a live request sources: what it asks until the supplier decides, then what the supplier approved (a request
+# approved short sources only its approved part; the rest is outstanding, and re-sourcing it must not read as more
+# than the line's quantity).
+SOURCED = Case(
+    When(status__in=[RequestStatus.DRAFT, RequestStatus.SUBMITTED], then=F("quantity_requested")),
+    default=F("quantity_approved"),
+)
 
 
 EVERY = Q()
@@ -55,7 +62,7 @@ def with_figures(lines, *, requests=None):
     queryset, e.g. those a supplier may see: its part of the line; every request when None)."""
     done = [RequestStatus.APPROVED, RequestStatus.DISPATCHED, RequestStatus.RECEIVED]
     return lines.annotate(
-        sourced=_sum_of_requests(F("quantity_requested"), LIVE, requests),
+        sourced=_sum_of_requests(SOURCED, LIVE, requests),
         approved=_sum_of_requests(F("quantity_approved"), Q(status__in=done), requests),
         dispatched=_sum_of_requests(
             F("quantity_dispatched"), Q(status__in=[RequestStatus.DISPATCHED, RequestStatus.RECEIVED]), requests

@@ -473,8 +473,8 @@ def test_what_was_approved_short_is_resourced_and_what_nobody_has_stays_uncovere
     assert sum(row["quantity"] for row in body["sourced"] if row["line"] == 1) == 40
     assert body["uncovered"] == [{"line": 2, "quantity": 4}]  # nobody shares rations with FRA
     figures = lines_of(detail(as_user("fra_logistics"), req))
-    # asked of suppliers: the 100 of the first request (approved 60) and the 40 re-sourced
-    assert (figures[1]["approved"], figures[1]["sourced"], figures[1]["outstanding"]) == (60, 140, 0)
+    # sourced: the 60 approved of the first request (it asked 100) and the 40 re-sourced, never more than the line
+    assert (figures[1]["approved"], figures[1]["sourced"], figures[1]["outstanding"]) == (60, 100, 0)
 
 
 def test_resourcing_takes_the_requesters_sources_for_a_line(world, as_user):
