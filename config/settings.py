@@ -110,7 +110,9 @@ TEMPLATES = [
 # DATABASE_URL=postgres://postgres@127.0.0.1:5432/alliance ; default: SQLite file under var/.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+# Persistent connections outside DEBUG: a new PostgreSQL connection per request cost an approval about 10 ms of the
+# server's CPU (bench/RESULTS.md).  DEBUG (the dev server, the tests) opens one per request, as Django does.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0 if DEBUG else 300)
 # A persistent connection is tested before each request reuses it, so after a database restart the next request
 # reconnects instead of failing on a dead connection.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -123,8 +125,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     SILENCED_SYSTEM_CHECKS = ["models.W039", "models.W040"]
 # PostgreSQL's parallel query helps one big query on an idle server and hurts many small ones at once: with 16
 # clients on 2 cores the 1M-stock API list served 103.5 requests/s with it off against 71.0 with it on
-# (bench/RESULTS.md).  Web processes should set 0; unset leaves the server's own setting (jobs keep it).
-DB_MAX_PARALLEL_WORKERS_PER_GATHER = env.int("DB_MAX_PARALLEL_WORKERS_PER_GATHER", default=None)
+# (bench/RESULTS.md).  Off (0) by default outside DEBUG; "server" leaves the server's own setting, which the
+# compose file's worker and beat choose for the reconciliation's large aggregates.
+_parallel = env.str("DB_MAX_PARALLEL_WORKERS_PER_GATHER", default="server" if DEBUG else "0").strip().lower()
+if _parallel not in ("", "server") and not _parallel.isdigit():
+    raise ImproperlyConfigured(
+        f"DB_MAX_PARALLEL_WORKERS_PER_GATHER must be a whole number or 'server', not {_parallel!r}"
+    )
+DB_MAX_PARALLEL_WORKERS_PER_GATHER = int(_parallel) if _parallel.isdigit() else None
 if DB_MAX_PARALLEL_WORKERS_PER_GATHER is not None and DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
         f"-c max_parallel_workers_per_gather={DB_MAX_PARALLEL_WORKERS_PER_GATHER}"

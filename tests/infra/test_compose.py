@@ -76,7 +76,19 @@ def test_portal_services_share_one_image_definition(services, name):
     # worker and beat reuse the web definition (a YAML anchor): the same build, image and environment.
     assert services[name]["build"] == services["web"]["build"]
     assert services[name]["image"] == services["web"]["image"]
-    assert _environment(services[name]) == _environment(services["web"])
+    # the same environment, but for parallel query, which the jobs' large aggregates may use
+    jobs_only = {"DB_MAX_PARALLEL_WORKERS_PER_GATHER"}
+    env, web_env = _environment(services[name]), _environment(services["web"])
+    assert {k: v for k, v in env.items() if k not in jobs_only} == {
+        k: v for k, v in web_env.items() if k not in jobs_only
+    }
+
+
+def test_the_web_server_keeps_connections_and_runs_no_parallel_query_the_jobs_may(services):
+    web = _environment(services["web"])
+    assert web["CONN_MAX_AGE"] == "${CONN_MAX_AGE:-300}" and web["DB_MAX_PARALLEL_WORKERS_PER_GATHER"] == "0"
+    for name in ("worker", "beat"):
+        assert _environment(services[name])["DB_MAX_PARALLEL_WORKERS_PER_GATHER"] == "server"
 
 
 @pytest.mark.parametrize("name", ["worker", "beat"])
