@@ -9,8 +9,10 @@ an unreachable host from stalling each request.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
+import redis
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -103,3 +105,30 @@ class FailSoftRedisCache(RedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = FailSoftRedisCacheClient
+
+    def count(self, key: str, window: int) -> int:
+        """Add one to the counter `key` and start its `window` seconds to live if it has none yet: the calls of a
+        fixed window, this one included.  One round trip (INCR and EXPIRE NX in a pipeline), on a client the whole
+        process shares.  Raises the client's errors (a counter cannot be faked)."""
+        pipe = _counter_client(self._servers[0], self._options).pipeline(transaction=False)
+        pipe.incr(self.make_and_validate_key(key))
+        pipe.expire(self.make_and_validate_key(key), window, nx=True)
+        used, _started = pipe.execute()
+        return used
+
+
+_counter_clients: dict[str, object] = {}
+_counter_lock = threading.Lock()
+
+
+def _counter_client(url: str, options: dict):
+    """One Redis client per server for the process (its connection pool is thread-safe and reset after a fork).
+    Django's cache builds a new client object for every operation, and a pool per thread."""
+    client = _counter_clients.get(url)
+    if client is None:
+        with _counter_lock:
+            client = _counter_clients.get(url)
+            if client is None:
+                kwargs = {k: v for k, v in options.items() if k in ("socket_connect_timeout", "socket_timeout")}
+                client = _counter_clients[url] = redis.Redis.from_url(url, **kwargs)
+    return client
