@@ -15,7 +15,7 @@ from datetime import date
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -48,16 +48,23 @@ from .models import (
 )
 
 
-def _lock_request(request: SupplyRequest) -> SupplyRequest:
-    # Only the request row is locked (of=self); its nations, item and centers come along for the messages.
+def _lock_request(request: SupplyRequest | QuerySet) -> SupplyRequest:
+    """The request's row locked, with its nations, item, centers and author for the messages and the answer.
+
+    `request` is a request, or a queryset of one (the API passes the caller's visible rows narrowed to the id: one
+    read both checks that the caller may see it and locks it; SupplyRequest.DoesNotExist when it is not there).
+    Only the request row is locked (of=self)."""
+    rows = request if isinstance(request, QuerySet) else SupplyRequest.objects.filter(pk=request.pk)
     return (
-        SupplyRequest.objects.select_for_update(of=("self",))
-        .select_related("requesting_nation", "supplying_nation", "item", "source_center", "destination_center")
-        .get(pk=request.pk)
+        rows.select_for_update(of=("self",))
+        .select_related(
+            "requesting_nation", "supplying_nation", "item", "source_center", "destination_center", "created_by"
+        )
+        .get()
     )
 
 
-def _lock_for(action: str, request: SupplyRequest, actor) -> tuple[SupplyRequest, Transition]:
+def _lock_for(action: str, request: SupplyRequest | QuerySet, actor) -> tuple[SupplyRequest, Transition]:
     """The request locked, once `actor` may make `action` on it and its status allows it (the table's row)."""
     row = lifecycle.transition(action)
     request = _lock_request(request)
@@ -338,9 +345,10 @@ def cancel_request(*, request: SupplyRequest, actor, comment: str = "") -> Suppl
     return request
 
 
-def make_transition(*, action: str, request: SupplyRequest, actor, **inputs) -> SupplyRequest:
+def make_transition(*, action: str, request: SupplyRequest | QuerySet, actor, **inputs) -> SupplyRequest:
     """Make the lifecycle table's transition `action` on `request` through its service (the API's and the
-    browser's one way in); `inputs` are the row's fields the caller gave.  KeyError for an unknown action."""
+    browser's one way in); `inputs` are the row's fields the caller gave.  KeyError for an unknown action.
+    `request` may be the caller's visible rows narrowed to one (``_lock_request``)."""
     row = lifecycle.transition(action)
     service = globals()[row.service]
     return service(request=request, **{row.actor: actor}, **inputs)

@@ -1,10 +1,10 @@
 """Coordination API: supply requests and their lifecycle actions, flags, reconciliation runs, sourcing."""
 
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -82,12 +82,26 @@ class SupplyRequestViewSet(
             "retrieve": s.SupplyRequestDetailSerializer,
         }.get(self.action, s.SupplyRequestSerializer)
 
-    def _detail(self, request_obj, code=status.HTTP_200_OK):
-        # Visibility was settled when the request was fetched for the action: re-read it by key alone.
-        fresh = self.queryset.prefetch_related(TIMELINE).get(pk=request_obj.pk)
+    def _detail(self, request_obj, code=status.HTTP_200_OK, *, in_hand: bool = False):
+        """The request's detail answer, with its ETag.  Visibility was settled when it was fetched for the action.
+        `in_hand`: `request_obj` is the row the service locked and changed, with its nations, item, centers and
+        author loaded; only its timeline is read.  Otherwise it is re-read by key."""
+        if in_hand:
+            prefetch_related_objects([request_obj], TIMELINE)
+            fresh = request_obj
+        else:
+            fresh = self.queryset.prefetch_related(TIMELINE).get(pk=request_obj.pk)
         response = Response(s.SupplyRequestDetailSerializer(fresh).data, status=code)
         response["ETag"] = etag_for(fresh)
         return response
+
+    def visible_one(self, pk):
+        """The caller's visible requests narrowed to `pk` (not read yet): what a transition locks and reads once.
+        An id that is not a number is no request: 404, as DRF's get_object answers."""
+        try:
+            return self.get_queryset().filter(pk=int(pk))
+        except (TypeError, ValueError):
+            raise NotFound() from None
 
     def _payload(self):
         # Actions fetch their request first: one the caller may not see answers 404 whatever the body holds.
@@ -132,9 +146,20 @@ def _transition_action(row: Transition, name: str):
     """``POST /requests/{id}/{row.action}/``: the row's transition through ``services.make_transition``."""
 
     def transition(self, request, pk=None, format=None):
-        target = self.get_object()
-        data = self._payload()
-        return self._detail(services.make_transition(action=row.action, request=target, actor=request.user, **data))
+        # The service locks the row among the caller's visible ones (one read for visibility and lock; no list
+        # filters, no ordering), and the answer is built from the row it changed.
+        target = self.visible_one(pk)
+        try:
+            data = self._payload()
+        except ValidationError:
+            if not target.exists():  # one the caller may not see answers 404 whatever the body holds
+                raise NotFound() from None
+            raise
+        try:
+            moved = services.make_transition(action=row.action, request=target, actor=request.user, **data)
+        except SupplyRequest.DoesNotExist:
+            raise NotFound() from None
+        return self._detail(moved, in_hand=True)
 
     # named before @action reads the name (its method mapping and the viewset's `action` are this name)
     transition.__name__ = transition.__qualname__ = name
