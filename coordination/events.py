@@ -25,6 +25,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from rest_framework.utils.encoders import JSONEncoder
 
+from core.prepared import prepared_statements
+from inventory.models import CenterGroupObjectPermission
+from nations.models import NationGroupObjectPermission
 from nations.roles import CENTER_ROLES, ROLE_PERMISSIONS, Role
 
 from . import clocks, lifecycle
@@ -62,13 +65,15 @@ def people_holding(role: str, target_id: int) -> QuerySet:
     their role group (service accounts get webhooks, not notices), each with the `notice_language` their notices
     are written in (their ``UserPreference``, else the portal's), read in the same query."""
     codename = ROLE_PERMISSIONS[role][1]
-    grants = "groups__centergroupobjectpermission" if role in CENTER_ROLES else "groups__nationgroupobjectpermission"
-    return (
-        get_user_model()
-        .objects.filter(is_active=True, service_account__isnull=True)
-        .filter(**{f"{grants}__content_object_id": target_id, f"{grants}__permission__codename": codename})
-        .annotate(notice_language=Coalesce("preference__language", Value(settings.LANGUAGE_CODE)))
-        .distinct()
+    grants = CenterGroupObjectPermission if role in CENTER_ROLES else NationGroupObjectPermission
+    User = get_user_model()
+    # the members of the groups granted the role there, as a semi-join: no DISTINCT over whole user rows, and a
+    # plan PostgreSQL makes in a fraction of the time of the five-join path through auth_group (every transition
+    # asks this, once or twice)
+    groups = grants.objects.filter(content_object_id=target_id, permission__codename=codename).values("group_id")
+    members = User.groups.through.objects.filter(group_id__in=groups).values("user_id")
+    return User.objects.filter(is_active=True, service_account__isnull=True, pk__in=members).annotate(
+        notice_language=Coalesce("preference__language", Value(settings.LANGUAGE_CODE))
     )
 
 
@@ -119,7 +124,8 @@ def _people(role: str, target_id: int) -> list:
     """``people_holding`` as a list, looked up once per batch."""
     batch = _BATCH.get()
     if batch is None:
-        return list(people_holding(role, target_id))
+        with prepared_statements():  # asked by every transition: planned once per connection
+            return list(people_holding(role, target_id))
     key = (role, target_id)
     if key not in batch["people"]:
         batch["people"][key] = list(people_holding(role, target_id))
@@ -173,7 +179,8 @@ def _endpoints_wanting(event: str, nation_ids: set[int]) -> list[WebhookEndpoint
     key = (event, frozenset(nation_ids))
     if batch is not None and key in batch["endpoints"]:
         return batch["endpoints"][key]
-    found = [e for e in WebhookEndpoint.objects.filter(nation_id__in=nation_ids, active=True) if e.wants(event)]
+    with prepared_statements():
+        found = [e for e in WebhookEndpoint.objects.filter(nation_id__in=nation_ids, active=True) if e.wants(event)]
     if batch is not None:
         batch["endpoints"][key] = found
     return found

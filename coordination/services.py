@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.errors import Conflict, InsufficientStock, InvalidTransition
+from core.prepared import prepared_statements
 from core.validation import ZERO_OR_MORE, whole_number, whole_number_error
 from inventory.models import Item, LogisticsCenter, MovementKind, Stock
 from inventory.services import get_or_create_stock, lock_stock, post_movement
@@ -55,13 +56,14 @@ def _lock_request(request: SupplyRequest | QuerySet) -> SupplyRequest:
     read both checks that the caller may see it and locks it; SupplyRequest.DoesNotExist when it is not there).
     Only the request row is locked (of=self)."""
     rows = request if isinstance(request, QuerySet) else SupplyRequest.objects.filter(pk=request.pk)
-    return (
-        rows.select_for_update(of=("self",))
-        .select_related(
-            "requesting_nation", "supplying_nation", "item", "source_center", "destination_center", "created_by"
+    with prepared_statements():  # the same read for every transition: planned once per connection
+        return (
+            rows.select_for_update(of=("self",))
+            .select_related(
+                "requesting_nation", "supplying_nation", "item", "source_center", "destination_center", "created_by"
+            )
+            .get()
         )
-        .get()
-    )
 
 
 def _lock_for(action: str, request: SupplyRequest | QuerySet, actor) -> tuple[SupplyRequest, Transition]:

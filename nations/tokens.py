@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.prepared import prepared_statements
+
 from . import audit
 from .models import ApiToken
 
@@ -58,7 +60,8 @@ def revoke_token(*, token: ApiToken) -> ApiToken:
 
 def authenticate_token(raw: str) -> ApiToken | None:
     """The usable token for `raw`, or None (unknown, expired, revoked, or its user inactive)."""
-    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
+    with prepared_statements():  # every API call asks it: planned once per connection
+        token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(raw)).first()
     now = timezone.now()
     if token is None or not token.is_usable(now) or not token.user.is_active:
         return None

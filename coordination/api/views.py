@@ -30,6 +30,7 @@ from coordination.run_findings import disclose_findings
 from coordination.runs import start_reconciliation
 from coordination.sourcing import sourcing_options
 from core.api.base import PortalGenericViewSet, etag_for
+from core.prepared import prepared_statements
 from nations import access
 from nations.models import Nation
 
@@ -87,7 +88,8 @@ class SupplyRequestViewSet(
         `in_hand`: `request_obj` is the row the service locked and changed, with its nations, item, centers and
         author loaded; only its timeline is read.  Otherwise it is re-read by key."""
         if in_hand:
-            prefetch_related_objects([request_obj], TIMELINE)
+            with prepared_statements():
+                prefetch_related_objects([request_obj], TIMELINE)
             fresh = request_obj
         else:
             fresh = self.queryset.prefetch_related(TIMELINE).get(pk=request_obj.pk)

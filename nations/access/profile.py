@@ -19,6 +19,8 @@ from django.contrib.auth.models import Permission
 from django.db import connection
 from django.db.models import Exists, Q, QuerySet
 
+from core.prepared import prepared_statements
+
 from ..models import Nation, NationGroupObjectPermission, NationUserObjectPermission
 from ..roles import ROLE_PERMISSIONS, Role
 
@@ -88,7 +90,10 @@ def _grants_sql() -> str:
     center_group, center_user = center_model("CenterGroupObjectPermission"), center_model("CenterUserObjectPermission")
     participants = center_model().participants.through._meta.db_table
     listed = center_model("ReleaseList").nations.through._meta.db_table
+    # Wrapped in SELECT ... FROM (WITH ...): a statement that starts with SELECT is one django-pghistory leaves
+    # alone (it prefixes its context to anything else), so it can be prepared (core.prepared).
     return f"""
+        SELECT kind, object_id FROM (
         WITH grants (kind, object_id) AS (
             {object_grants(NationGroupObjectPermission, NationUserObjectPermission)}
             UNION ALL
@@ -109,7 +114,8 @@ def _grants_sql() -> str:
          WHERE lp.nation_id IN (SELECT object_id FROM grants WHERE kind IN (%(logistics)s, %(liaison)s))
         UNION ALL
         SELECT 'released', rn.releaselist_id FROM {listed} rn
-         WHERE rn.nation_id IN (SELECT object_id FROM grants WHERE kind IN (%(logistics)s, %(liaison)s))"""
+         WHERE rn.nation_id IN (SELECT object_id FROM grants WHERE kind IN (%(logistics)s, %(liaison)s))
+        ) AS held"""
 
 
 _GRANTS_SQL: str | None = None
@@ -128,7 +134,7 @@ def _grant_rows(user) -> list[tuple[str, int]]:
         "coordinator_app": app_label,
         "coordinator": coordinator,
     }
-    with connection.cursor() as cursor:
+    with prepared_statements(), connection.cursor() as cursor:  # every request asks it: planned once
         cursor.execute(_GRANTS_SQL, params)
         return cursor.fetchall()
 
