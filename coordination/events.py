@@ -12,10 +12,11 @@ import json
 import logging
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
@@ -27,7 +28,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from core.prepared import prepared_statements
 from inventory.models import CenterGroupObjectPermission
-from nations.models import NationGroupObjectPermission
+from nations.models import NationGroupObjectPermission, ServiceAccount, UserPreference
 from nations.roles import CENTER_ROLES, ROLE_PERMISSIONS, Role
 
 from . import clocks, lifecycle
@@ -120,15 +121,47 @@ def batched():
             _send(batch["notifications"], batch["deliveries"])
 
 
-def _people(role: str, target_id: int) -> list:
-    """``people_holding`` as a list, looked up once per batch."""
+@dataclass(frozen=True)
+class Reader:
+    """Someone to tell: a user's id and the language their notices are written in."""
+
+    pk: int
+    notice_language: str
+
+
+def _readers_sql(role: str) -> str:
+    """``people_holding`` as one hand-written statement, ids and languages only: every transition asks it once or
+    twice, and building the ORM's query cost more Python than PostgreSQL takes to answer the prepared statement."""
+    User = get_user_model()
+    grants = CenterGroupObjectPermission if role in CENTER_ROLES else NationGroupObjectPermission
+    return f"""
+        SELECT u.id, COALESCE(pref.language, %(language)s) FROM {User._meta.db_table} u
+          LEFT JOIN {UserPreference._meta.db_table} pref ON pref.user_id = u.id
+         WHERE u.is_active
+           AND NOT EXISTS (SELECT 1 FROM {ServiceAccount._meta.db_table} sa WHERE sa.user_id = u.id)
+           AND u.id IN (SELECT ug.user_id FROM {User.groups.through._meta.db_table} ug
+                          JOIN {grants._meta.db_table} g ON g.group_id = ug.group_id
+                          JOIN auth_permission perm ON perm.id = g.permission_id
+                         WHERE g.content_object_id = %(target)s AND perm.codename = %(codename)s)
+         ORDER BY u.id"""
+
+
+def people_to_tell(role: str, target_id: int) -> list[Reader]:
+    """Who ``people_holding(role, target_id)`` names, as `Reader` rows (a prepared statement)."""
+    params = {"language": settings.LANGUAGE_CODE, "target": target_id, "codename": ROLE_PERMISSIONS[role][1]}
+    with prepared_statements(), connection.cursor() as cursor:
+        cursor.execute(_readers_sql(role), params)
+        return [Reader(pk, language) for pk, language in cursor.fetchall()]
+
+
+def _people(role: str, target_id: int) -> list[Reader]:
+    """``people_to_tell``, looked up once per batch."""
     batch = _BATCH.get()
     if batch is None:
-        with prepared_statements():  # asked by every transition: planned once per connection
-            return list(people_holding(role, target_id))
+        return people_to_tell(role, target_id)
     key = (role, target_id)
     if key not in batch["people"]:
-        batch["people"][key] = list(people_holding(role, target_id))
+        batch["people"][key] = people_to_tell(role, target_id)
     return batch["people"][key]
 
 
@@ -217,7 +250,7 @@ def request_event(request: SupplyRequest, event: str, *, comment: str = "") -> N
         for language, readers in by_language(users).items():
             with translation.override(language):
                 title, body = _request_notice(request, event, audience=audience, comment=comment)
-            notes += [Notification(user=u, event=event, title=title, body=body, link=link) for u in readers]
+            notes += [Notification(user_id=u.pk, event=event, title=title, body=body, link=link) for u in readers]
     notes = Notification.objects.bulk_create(notes)
     endpoints = _endpoints_wanting(event, {request.requesting_nation_id, request.supplying_nation_id})
     deliveries: list[int] = []
