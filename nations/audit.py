@@ -223,6 +223,12 @@ def request_transition(event, *, acting_nation_id: int) -> AuditEntry:
     return entry
 
 
+def request_transition_entry(event, *, acting_nation_id: int) -> AuditEntry:
+    """The entry :func:`request_transition` writes, unsaved (the lifecycle writes it with the move, in one
+    statement; ``details["event"]`` is then the timeline row's id, filled in by that statement)."""
+    return _request_transition_entry(event, acting_nation_id=acting_nation_id)
+
+
 def request_transitions(events: list, *, acting_nation_id: int) -> list[AuditEntry]:
     """:func:`request_transition` for many timeline rows at once (a requisition raising its requests)."""
     return AuditEntry.objects.bulk_create(
