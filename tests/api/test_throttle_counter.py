@@ -24,7 +24,8 @@ def _redis_cache(settings):
     settings.CACHES = {
         "default": {
             "BACKEND": "config.cache.FailSoftRedisCache",
-            "LOCATION": redis_url(),
+            # a Redis database of its own: other tests flush theirs (FLUSHDB) while this one runs
+            "LOCATION": redis_url().rsplit("/", 1)[0] + "/14",
             "KEY_PREFIX": f"throttle-test-{uuid.uuid4().hex}",
         }
     }
